@@ -1,0 +1,163 @@
+"""rlx environments: one `make(name, **kwargs)` for every family.
+
+    from rlx.envs import make
+    env = make("cartpole")                       # gymnax
+    env = make("hopper", backend="spring")       # Brax
+    env = make("cliffwalking", horizon=100)      # native tabular MDP
+    env = make("toytext:FrozenLake-v1", is_slippery=False)
+
+Every env keeps the contract of `rlx.envs.base.Env`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Callable
+
+import jax
+
+from rlx.envs.base import Env
+from rlx.envs import tabular
+
+
+def _gymnax(env_id: str) -> Callable[..., Env]:
+    def factory(max_steps: int | None = None) -> Env:
+        from rlx.envs.gymnax_env import GymnaxEnv
+
+        return GymnaxEnv(env_id, max_steps=max_steps)
+
+    return factory
+
+
+def _brax(name: str) -> Callable[..., Env]:
+    def factory(backend: str = "spring", episode_length: int = 1000) -> Env:
+        from rlx.envs.brax_env import BraxEnv
+
+        return BraxEnv(name, backend=backend, episode_length=episode_length)
+
+    return factory
+
+
+def _random_mdp(
+    seed: int = 0,
+    num_states: int = 5,
+    num_actions: int = 3,
+    discount: float = 0.9,
+    horizon: int = 10,
+) -> Env:
+    mdp = tabular.random_mdp(jax.random.key(seed), num_states, num_actions, discount, horizon)
+    return tabular.TabularEnv(mdp, "random_mdp")
+
+
+def _gridworld(
+    map: str = "S...#/.#.../...#G",
+    slip: float = 0.0,
+    step_reward: float = -1.0,
+    goal_reward: float = 0.0,
+    cliff_reward: float = -100.0,
+    hole_reward: float = 0.0,
+    discount: float = 0.99,
+    horizon: int = 100,
+) -> Env:
+    """`map` rows are separated by '/' (see `rlx.envs.tabular.gridworld`)."""
+    mdp = tabular.gridworld(
+        map.split("/"),
+        slip=slip,
+        step_reward=step_reward,
+        goal_reward=goal_reward,
+        cliff_reward=cliff_reward,
+        hole_reward=hole_reward,
+        discount=discount,
+        horizon=horizon,
+    )
+    return tabular.TabularEnv(mdp, "gridworld")
+
+
+def _cliffwalking(discount: float = 0.99, horizon: int = 100) -> Env:
+    return tabular.TabularEnv(tabular.cliff_walking(discount, horizon), "cliffwalking")
+
+
+def _toytext(env_id: str, **defaults) -> Callable[..., Env]:
+    def factory(discount: float = 0.99, horizon: int = 0, **make_kwargs) -> Env:
+        kwargs = {**defaults, **make_kwargs}
+        mdp = tabular.from_gymnasium(env_id, discount, horizon or None, **kwargs)
+        return tabular.TabularEnv(mdp, env_id)
+
+    return factory
+
+
+def _frozenlake(is_slippery: bool = True, map_name: str = "4x4", discount: float = 0.99, horizon: int = 0) -> Env:
+    mdp = tabular.from_gymnasium(
+        "FrozenLake-v1", discount, horizon or None, is_slippery=is_slippery, map_name=map_name
+    )
+    return tabular.TabularEnv(mdp, "frozenlake")
+
+
+_GYMNAX = {
+    "cartpole": "CartPole-v1",
+    "acrobot": "Acrobot-v1",
+    "mountaincar": "MountainCar-v0",
+    "mountaincar_continuous": "MountainCarContinuous-v0",
+    "pendulum": "Pendulum-v1",
+    "breakout": "Breakout-MinAtar",
+    "asterix": "Asterix-MinAtar",
+    "freeway": "Freeway-MinAtar",
+    "space_invaders": "SpaceInvaders-MinAtar",
+    "catch": "Catch-bsuite",
+}
+_BRAX = [
+    "ant",
+    "halfcheetah",
+    "hopper",
+    "humanoid",
+    "humanoidstandup",
+    "inverted_pendulum",
+    "inverted_double_pendulum",
+    "pusher",
+    "reacher",
+    "swimmer",
+    "walker2d",
+]
+
+REGISTRY: dict[str, Callable[..., Env]] = {
+    **{name: _gymnax(env_id) for name, env_id in _GYMNAX.items()},
+    **{name: _brax(name) for name in _BRAX},
+    "random_mdp": _random_mdp,
+    "gridworld": _gridworld,
+    "cliffwalking": _cliffwalking,
+    "frozenlake": _frozenlake,
+    "taxi": _toytext("Taxi-v4"),
+}
+PREFIXES = {"gymnax:": _gymnax, "toytext:": _toytext}
+
+
+def names() -> list[str]:
+    return sorted(REGISTRY) + [p + "<id>" for p in PREFIXES]
+
+
+def factory(name: str) -> Callable[..., Env]:
+    """The constructor behind `make(name)`; ValueError naming close choices."""
+    if name in REGISTRY:
+        return REGISTRY[name]
+    for prefix, build in PREFIXES.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            return build(name[len(prefix):])
+    close = difflib.get_close_matches(name, list(REGISTRY), n=3)
+    hint = f"did you mean {', '.join(close)}?" if close else f"choose from {', '.join(names())}"
+    raise ValueError(f"unknown env {name!r}; {hint}")
+
+
+def make(name: str, **kwargs) -> Env:
+    """Builds the env registered under `name` with its keyword arguments."""
+    build = factory(name)
+    sig = inspect.signature(build)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    unknown = [k for k in kwargs if k not in sig.parameters] if not takes_any else []
+    if unknown:
+        valid = [k for k in sig.parameters if sig.parameters[k].kind is not inspect.Parameter.VAR_KEYWORD]
+        raise ValueError(f"env {name!r} takes no argument {unknown[0]!r}; valid: {', '.join(valid)}")
+    return build(**kwargs)
+
+
+__all__ = ["Env", "make", "names", "factory", "REGISTRY"]

@@ -1,0 +1,76 @@
+"""The one env contract every rlx environment keeps.
+
+Pure and jittable, gymnax 1.0 style:
+
+    obs, state = env.reset(key, params)
+    obs, state, reward, terminated, truncated, info = env.step(key, state, action, params)
+
+`step` auto-resets: when an episode ends (terminated or truncated) the returned
+`obs` and `state` already belong to the next episode, and the observation that
+ended the episode is kept in `info["final_obs"]` so a truncated episode can
+bootstrap from it.  Spaces are `gymnasium.spaces`; env params are a pytree, so
+they can be vmapped like keys and states.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+
+
+class Env:
+    """Base class: subclasses write `reset_env`, `step_env` and `is_truncated`.
+
+    `step_env` is one transition without any reset; `is_truncated` says whether
+    the state reached after it hit the time limit.  The base class adds the
+    auto-reset and the `info` dict, the same for every env.
+    """
+
+    name: str = "env"
+
+    @property
+    def default_params(self) -> Any:
+        raise NotImplementedError
+
+    def observation_space(self, params: Any):
+        raise NotImplementedError
+
+    def action_space(self, params: Any):
+        raise NotImplementedError
+
+    def reset_env(self, key: jax.Array, params: Any) -> tuple[Any, Any]:
+        raise NotImplementedError
+
+    def step_env(self, key: jax.Array, state: Any, action: Any, params: Any):
+        """Returns (obs, state, reward, terminated) of one transition."""
+        raise NotImplementedError
+
+    def is_truncated(self, state: Any, params: Any) -> jax.Array:
+        raise NotImplementedError
+
+    def max_steps(self, params: Any) -> int:
+        """The time limit, as a Python int (the default horizon of an episode)."""
+        raise NotImplementedError
+
+    # -- the contract ------------------------------------------------------
+    def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
+        params = self.default_params if params is None else params
+        return self.reset_env(key, params)
+
+    def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
+        params = self.default_params if params is None else params
+        key_step, key_reset = jax.random.split(key)
+        obs_t, state_t, reward, terminated = self.step_env(key_step, state, action, params)
+        terminated = jnp.asarray(terminated, dtype=bool)
+        truncated = jnp.logical_and(self.is_truncated(state_t, params), ~terminated)
+        done = jnp.logical_or(terminated, truncated)
+        obs_r, state_r = self.reset_env(key_reset, params)
+        state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_r, state_t)
+        obs = jax.tree.map(lambda r, s: jnp.where(done, r, s), obs_r, obs_t)
+        info = {"final_obs": obs_t}
+        return obs, state, jnp.asarray(reward, jnp.float32), terminated, truncated, info
+
+    def __repr__(self) -> str:
+        return f"<rlx env {self.name}>"

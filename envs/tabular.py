@@ -1,0 +1,252 @@
+"""Native JAX tabular MDPs: from arrays, random, gridworlds from a text map, and
+gymnasium's toy-text tables (FrozenLake, CliffWalking, Taxi).
+
+The env's params are the `rlx.exact.TabularMDP` itself, so `rlx.exact` computes
+J, ∇J, ∇²J·v and occupancies of exactly the process the env samples from, and
+a batch of MDPs can be vmapped like any env params.  Observations are state
+indices (int32).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from rlx.exact import TabularMDP
+from rlx.envs.base import Env
+
+
+@struct.dataclass
+class TabularState:
+    s: jax.Array  # current state index
+    t: jax.Array  # steps taken in this episode
+
+
+class TabularEnv(Env):
+    """Samples the process `rlx.exact` describes; `default_params` is the MDP."""
+
+    def __init__(self, mdp: TabularMDP, name: str = "tabular"):
+        self.mdp = mdp
+        self.name = name
+
+    @property
+    def default_params(self) -> TabularMDP:
+        return self.mdp
+
+    def observation_space(self, params=None):
+        return gymnasium.spaces.Discrete(self.mdp.num_states)
+
+    def action_space(self, params=None):
+        return gymnasium.spaces.Discrete(self.mdp.num_actions)
+
+    def max_steps(self, params=None) -> int:
+        return self.mdp.horizon
+
+    def reset_env(self, key, params: TabularMDP):
+        s = jax.random.categorical(key, jnp.log(params.init)).astype(jnp.int32)
+        return s, TabularState(s=s, t=jnp.zeros((), jnp.int32))
+
+    def step_env(self, key, state: TabularState, action, params: TabularMDP):
+        p_next = params.P[state.s, action]
+        s_next = jax.random.categorical(key, jnp.log(p_next)).astype(jnp.int32)
+        reward = params.R[state.s, action, s_next]
+        terminated = params.terminal[s_next]
+        return s_next, TabularState(s=s_next, t=state.t + 1), reward, terminated
+
+    def is_truncated(self, state: TabularState, params: TabularMDP):
+        return state.t >= params.horizon
+
+
+def from_arrays(P, R, init, discount: float, horizon: int, terminal=None) -> TabularMDP:
+    """Checks and packs arrays into a `TabularMDP`.
+
+    R may be R[s, a] (reward of the action) or R[s, a, s'] (of the transition).
+    """
+    P = np.asarray(P, np.float32)
+    S, A, S2 = P.shape
+    if S != S2:
+        raise ValueError(f"P must have shape [S, A, S], got {P.shape}")
+    if not np.allclose(P.sum(-1), 1.0, atol=1e-5) or (P < 0).any():
+        raise ValueError("each row P[s, a, :] must be a probability distribution")
+    R = np.asarray(R, np.float32)
+    if R.shape == (S, A):
+        R = np.broadcast_to(R[:, :, None], (S, A, S)).copy()
+    if R.shape != (S, A, S):
+        raise ValueError(f"R must have shape [S, A] or [S, A, S], got {R.shape}")
+    init = np.asarray(init, np.float32)
+    if init.shape != (S,) or not np.isclose(init.sum(), 1.0, atol=1e-5):
+        raise ValueError("init must be a distribution over the S states")
+    terminal = np.zeros(S, bool) if terminal is None else np.asarray(terminal, bool)
+    if (init[terminal] > 0).any():
+        raise ValueError("an episode cannot start in a terminal state")
+    if not 0.0 <= discount <= 1.0:
+        raise ValueError(f"discount must lie in [0, 1], got {discount}")
+    if int(horizon) < 1:
+        raise ValueError(f"horizon must be a positive integer, got {horizon}")
+    return TabularMDP(
+        P=jnp.asarray(P),
+        R=jnp.asarray(R),
+        init=jnp.asarray(init),
+        terminal=jnp.asarray(terminal),
+        discount=jnp.asarray(discount, jnp.float32),
+        horizon=int(horizon),
+    )
+
+
+def random_mdp(
+    key: jax.Array,
+    num_states: int = 5,
+    num_actions: int = 3,
+    discount: float = 0.9,
+    horizon: int = 10,
+    concentration: float = 1.0,
+) -> TabularMDP:
+    """P[s, a] ~ Dirichlet(concentration), R[s, a] ~ U[0, 1], ρ ~ Dirichlet(1)."""
+    kp, kr, ki = jax.random.split(key, 3)
+    alpha = jnp.full((num_states,), concentration)
+    P = jax.random.dirichlet(kp, alpha, (num_states, num_actions))
+    R = jax.random.uniform(kr, (num_states, num_actions))
+    init = jax.random.dirichlet(ki, jnp.ones(num_states))
+    # Dirichlet draws in float32 can miss 1 by a few ulps; renormalise.
+    P = np.asarray(P, np.float64)
+    init = np.asarray(init, np.float64)
+    return from_arrays(P / P.sum(-1, keepdims=True), R, init / init.sum(), discount, horizon)
+
+
+# Gridworld moves, in gymnasium CliffWalking's action order.
+UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
+_MOVES = {UP: (-1, 0), RIGHT: (0, 1), DOWN: (1, 0), LEFT: (0, -1)}
+
+
+def gridworld(
+    rows: Sequence[str] | str,
+    *,
+    step_reward: float = -1.0,
+    goal_reward: float = 0.0,
+    cliff_reward: float = -100.0,
+    hole_reward: float = 0.0,
+    slip: float = 0.0,
+    discount: float = 0.99,
+    horizon: int = 100,
+) -> TabularMDP:
+    """A gridworld from a text map, one string a row.
+
+    '.' floor, 'S' start (uniform over several), '#' wall (a move into it, or
+    off the map, stays put), 'G' goal (entering it ends the episode, reward
+    step_reward + goal_reward), 'H' hole (entering it ends the episode with
+    hole_reward), 'C' cliff (entering it costs cliff_reward and sends the agent
+    back to a start cell, without ending the episode).  Actions: 0 up, 1 right,
+    2 down, 3 left.  With `slip` > 0 the move goes to each perpendicular
+    direction with probability slip/2.
+    """
+    if isinstance(rows, str):
+        rows = [r.strip() for r in rows.strip().splitlines() if r.strip()]
+    height, width = len(rows), len(rows[0])
+    if any(len(r) != width for r in rows):
+        raise ValueError("every row of a gridworld map must have the same length")
+    if any(c not in ".SG#HC" for r in rows for c in r):
+        raise ValueError("gridworld maps use only the characters . S G # H C")
+    cells = [(i, j) for i in range(height) for j in range(width)]
+    index = {c: k for k, c in enumerate(cells)}
+    kind = {c: rows[c[0]][c[1]] for c in cells}
+    starts = [index[c] for c in cells if kind[c] == "S"]
+    if not starts:
+        raise ValueError("a gridworld map needs at least one start cell 'S'")
+    n = len(cells)
+    init = np.zeros(n)
+    init[starts] = 1.0 / len(starts)
+    terminal = np.array([kind[c] in "GH" for c in cells])
+
+    P = np.zeros((n, 4, n))
+    R_weighted = np.zeros((n, 4, n))  # Σ prob·reward; two routes to one s' average
+    for c in cells:
+        s = index[c]
+        if kind[c] in "GH#C":  # never occupied, or terminal: absorbing, no reward
+            P[s, :, s] = 1.0
+            continue
+        for a in range(4):
+            perpendicular = [(a + 1) % 4, (a + 3) % 4]
+            for move, prob in [(a, 1.0 - slip)] + [(p, slip / 2) for p in perpendicular]:
+                if prob == 0.0:
+                    continue
+                di, dj = _MOVES[move]
+                nxt = (c[0] + di, c[1] + dj)
+                if not (0 <= nxt[0] < height and 0 <= nxt[1] < width) or kind[nxt] == "#":
+                    nxt = c
+                if kind[nxt] == "C":
+                    for s0 in starts:
+                        P[s, a, s0] += prob / len(starts)
+                        R_weighted[s, a, s0] += prob / len(starts) * cliff_reward
+                    continue
+                reward = step_reward
+                if kind[nxt] == "G":
+                    reward += goal_reward
+                elif kind[nxt] == "H":
+                    reward = hole_reward
+                P[s, a, index[nxt]] += prob
+                R_weighted[s, a, index[nxt]] += prob * reward
+    R = np.divide(R_weighted, P, out=np.zeros_like(P), where=P > 0)
+    return from_arrays(P, R, init, discount, horizon, terminal)
+
+
+CLIFF_WALKING_MAP = (
+    "............",
+    "............",
+    "............",
+    "SCCCCCCCCCCG",
+)
+
+
+def cliff_walking(discount: float = 0.99, horizon: int = 100) -> TabularMDP:
+    """gymnasium's CliffWalking (−1 a step, −100 and back to start at the
+    cliff, the goal ends the episode) as a native gridworld."""
+    return gridworld(CLIFF_WALKING_MAP, discount=discount, horizon=horizon)
+
+
+def from_gymnasium(env_id: str, discount: float = 0.99, horizon: int | None = None, **make_kwargs):
+    """Imports a gymnasium toy-text env's transition table `P[s][a]`.
+
+    `P[s][a]` lists (prob, s', reward, terminated).  A state that every
+    transition into ends the episode becomes terminal (FrozenLake's holes and
+    goal, CliffWalking's goal).  Where termination belongs to the transition,
+    not the state (Taxi's drop-off), those transitions lead to one extra
+    absorbing terminal state, index S, so the observation space has S + 1
+    states.  The horizon defaults to the env's registered time limit.
+    """
+    env = gymnasium.make(env_id, **make_kwargs)
+    base = env.unwrapped
+    if not hasattr(base, "P") or not hasattr(base, "initial_state_distrib"):
+        raise ValueError(f"{env_id} has no transition table P (only toy-text envs do)")
+    S, A = base.observation_space.n, base.action_space.n
+    entries = [(s, a, prob, s_next, reward, bool(done))
+               for s in range(S) for a in range(A) for prob, s_next, reward, done in base.P[s][a] if prob > 0]
+    ends, continues = np.zeros(S, bool), np.zeros(S, bool)
+    for _, _, _, s_next, _, done in entries:
+        ends[s_next] |= done
+        continues[s_next] |= not done
+    mixed = ends & continues  # reached both with and without termination
+    n = S + 1 if mixed.any() else S
+    P, R_weighted = np.zeros((n, A, n)), np.zeros((n, A, n))
+    for s, a, prob, s_next, reward, done in entries:
+        target = S if (done and mixed[s_next]) else s_next
+        P[s, a, target] += prob
+        R_weighted[s, a, target] += prob * reward
+    R = np.divide(R_weighted, P, out=np.zeros_like(P), where=P > 0)
+    terminal = np.zeros(n, bool)
+    terminal[:S] = ends & ~mixed
+    terminal[S:] = True
+    for s in np.flatnonzero(terminal):  # absorbing, no reward
+        P[s], R[s] = 0.0, 0.0
+        P[s, :, s] = 1.0
+    init = np.zeros(n)
+    init[:S] = np.asarray(base.initial_state_distrib)
+    horizon = horizon or (env.spec.max_episode_steps if env.spec else None)
+    env.close()
+    if horizon is None:
+        raise ValueError(f"{env_id} has no time limit: pass horizon=")
+    return from_arrays(P, R, init, discount, horizon, terminal)

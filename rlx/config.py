@@ -1,0 +1,184 @@
+"""Configs: static fields, and `key=value` overrides parsed as data.
+
+An agent's `Config` is a `flax.struct.dataclass`: numeric fields are pytree
+leaves (traced, so a sweep can vmap them); fields declared with `static(...)`
+shape the program and live in the treedef.
+
+Overrides are parsed with `ast.literal_eval` (numbers, booleans, strings,
+lists; never code) and checked against the field's annotated type, so a typo
+or a wrong type is one clear line before anything compiles.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import inspect
+import typing
+from typing import Any
+
+from flax import struct
+
+
+class ConfigError(ValueError):
+    """A bad override; its message is one line meant for the user."""
+
+
+def static(default):
+    """A config field that shapes the program (not traced, not sweepable)."""
+    if isinstance(default, (list, dict, set)):
+        raise TypeError("static defaults must be immutable (use a tuple)")
+    return struct.field(pytree_node=False, default=default)
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """The runner's own fields (`python -m rlx.run key=value ...`)."""
+
+    agent: str = "gpomdp"  # agent name (rlx.agents)
+    env: str = "cartpole"  # env name (rlx.envs)
+    seed: int = 0  # first seed; seed i of the run uses jax.random.key(seed + i)
+    seeds: int = 8  # how many seeds, vmapped in one program
+    total_steps: int = 500_000  # env-step budget per seed (rounded up to whole chunks)
+    out: str = ""  # run folder; "" = runs/<agent>-<env>-<time>
+    log_every: int = 10  # iterations per compiled chunk (one progress line a chunk)
+
+
+def _closest(name: str, choices) -> str:
+    close = difflib.get_close_matches(name, list(choices), n=3)
+    if close:
+        return f"did you mean {', '.join(close)}?"
+    return f"valid: {', '.join(sorted(choices))}" if choices else "it takes none"
+
+
+def parse_literal(text: str) -> Any:
+    """'0.1' -> 0.1, '2e6' -> 2000000.0, '[64,64]' -> [64, 64], 'true' -> True,
+    anything else the string itself.  Never evaluates code."""
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    try:
+        return ast.literal_eval(text.strip())
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        return text
+
+
+def coerce(value: Any, annotation: Any, where: str) -> Any:
+    """`value` as the annotated type, or ConfigError."""
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if annotation is Any or annotation is inspect.Parameter.empty:
+        return value
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return coerce(value, option, where)
+            except ConfigError as err:
+                errors.append(str(err))
+        raise ConfigError(errors[0] if errors else f"{where}: bad value {value!r}")
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{where} must be an integer, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        return str(value) if isinstance(value, (int, float)) else _bad(where, "a string", value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            value = [value]
+        item = args[0] if args else Any
+        return tuple(coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
+    return value
+
+
+def _bad(where, what, value):
+    raise ConfigError(f"{where} must be {what}, got {value!r}")
+
+
+def field_types(cls) -> dict[str, Any]:
+    """Annotated types of a dataclass's fields (strings resolved)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+def apply_overrides(instance, overrides: dict[str, str], group: str):
+    """A copy of the dataclass `instance` with `field=text` overrides applied."""
+    types = field_types(type(instance))
+    changes = {}
+    for key, text in overrides.items():
+        if key not in types:
+            raise ConfigError(f"unknown key {group}{key!r}; {_closest(key, types)}")
+        changes[key] = coerce(parse_literal(text), types[key], f"{group}{key}")
+    return dataclasses.replace(instance, **changes)
+
+
+def coerce_kwargs(fn, overrides: dict[str, str], group: str) -> dict[str, Any]:
+    """Keyword arguments for `fn` from `key=text` overrides, typed by its
+    signature (annotations, else the default's type)."""
+    sig = inspect.signature(fn)
+    params = {k: p for k, p in sig.parameters.items() if p.kind is not p.VAR_KEYWORD}
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values())
+    hints = typing.get_type_hints(fn)
+    kwargs = {}
+    for key, text in overrides.items():
+        value = parse_literal(text)
+        if key not in params:
+            if not takes_any:
+                raise ConfigError(f"unknown key {group}{key!r}; {_closest(key, params)}")
+            kwargs[key] = value
+            continue
+        default = params[key].default
+        annotation = hints.get(key, type(default) if default is not inspect.Parameter.empty else Any)
+        kwargs[key] = coerce(value, annotation, f"{group}{key}")
+    return kwargs
+
+
+def split_overrides(argv: list[str]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+    """`key=value` words into (run fields, agent.* fields, env.* kwargs)."""
+    run, agent, env = {}, {}, {}
+    for word in argv:
+        if "=" not in word:
+            raise ConfigError(f"expected key=value, got {word!r}")
+        key, text = word.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"expected key=value, got {word!r}")
+        if key.startswith("agent."):
+            agent[key[len("agent."):]] = text
+        elif key.startswith("env."):
+            env[key[len("env."):]] = text
+        else:
+            if key in run:
+                raise ConfigError(f"{key} is given twice")
+            run[key] = text
+    return run, agent, env
+
+
+def to_dict(instance) -> dict[str, Any]:
+    """A config dataclass as JSON-ready data (tuples as lists, arrays as numbers)."""
+    out = {}
+    for f in dataclasses.fields(instance):
+        v = getattr(instance, f.name)
+        if hasattr(v, "tolist"):
+            v = v.tolist()
+        out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out

@@ -1,0 +1,140 @@
+"""The exact tabular oracle: J(θ), occupancy measures, ∇J(θ) and ∇²J(θ)·v.
+
+Every estimator and every tabular claim in rlx is tested against this module.
+A `TabularMDP` carries its arrays; a policy enters as its table of action
+probabilities π[s, a], so any differentiable policy works: write
+`probs_fn(params) -> π` and autodiff through `J` gives the exact gradient and
+Hessian-vector product.
+
+Conventions (those of ALGORITHMS.md, the objective is maximised):
+    J_H(θ) = E[Σ_{t<H} γ^t r_t],   s_0 ~ ρ,  a_t ~ π_θ(·|s_t),  s_{t+1} ~ P(·|s_t, a_t)
+with r_t = R[s_t, a_t, s_{t+1}].  Entering a terminal state ends the episode:
+the reward of that transition counts, nothing after it does.  `horizon=None`
+gives the infinite-horizon discounted objective (γ < 1).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+_MDP_HORIZON = object()  # sentinel: use mdp.horizon
+
+
+@struct.dataclass
+class TabularMDP:
+    """A finite MDP as arrays; a pytree, so a batch of MDPs can be vmapped.
+
+    P[s, a, s']  transition probabilities (rows sum to one)
+    R[s, a, s']  reward of the transition s -a-> s'
+    init[s]      initial state distribution ρ
+    terminal[s]  entering s ends the episode (terminated=True)
+    discount     γ
+    horizon      H, the episode's time limit (static)
+    """
+
+    P: jax.Array
+    R: jax.Array
+    init: jax.Array
+    terminal: jax.Array
+    discount: jax.Array
+    horizon: int = struct.field(pytree_node=False)
+
+    @property
+    def num_states(self) -> int:
+        return self.P.shape[0]
+
+    @property
+    def num_actions(self) -> int:
+        return self.P.shape[1]
+
+
+def expected_reward(mdp: TabularMDP) -> jax.Array:
+    """r[s, a] = Σ_s' P[s, a, s'] R[s, a, s']."""
+    return jnp.sum(mdp.P * mdp.R, axis=-1)
+
+
+def _policy_kernel(mdp: TabularMDP, probs: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """State-to-state kernel under π with the terminal states' mass removed,
+    and the expected one-step reward r_π[s]."""
+    alive = 1.0 - mdp.terminal.astype(probs.dtype)
+    P_pi = jnp.einsum("sa,sat->st", probs, mdp.P) * alive[None, :]
+    r_pi = jnp.sum(probs * expected_reward(mdp), axis=-1)
+    return P_pi, r_pi
+
+
+def state_distributions(mdp: TabularMDP, probs: jax.Array, horizon: int) -> jax.Array:
+    """d[t, s] = Pr(s_t = s, episode still running), t < H."""
+    P_pi, _ = _policy_kernel(mdp, probs)
+    d0 = mdp.init.astype(probs.dtype)
+
+    def step(d, _):
+        return d @ P_pi, d
+
+    _, ds = jax.lax.scan(step, d0, None, length=horizon)
+    return ds
+
+
+def occupancy(mdp: TabularMDP, probs: jax.Array, horizon=_MDP_HORIZON) -> jax.Array:
+    """Discounted state-action occupancy λ[s, a] = Σ_t γ^t Pr(s_t=s, a_t=a).
+
+    Unnormalised, so that J = Σ_{s,a} λ[s, a] r[s, a].  Sums over t < H, or
+    over all t when `horizon=None`.
+    """
+    horizon = mdp.horizon if horizon is _MDP_HORIZON else horizon
+    gamma = jnp.asarray(mdp.discount, probs.dtype)
+    if horizon is None:
+        P_pi, _ = _policy_kernel(mdp, probs)
+        eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
+        d = jnp.linalg.solve((eye - gamma * P_pi).T, mdp.init.astype(probs.dtype))
+    else:
+        ds = state_distributions(mdp, probs, horizon)
+        d = jnp.sum(ds * (gamma ** jnp.arange(horizon, dtype=probs.dtype))[:, None], axis=0)
+    return d[:, None] * probs
+
+
+def J(mdp: TabularMDP, probs: jax.Array, horizon=_MDP_HORIZON) -> jax.Array:
+    """The exact expected discounted return of the policy table π[s, a]."""
+    return jnp.sum(occupancy(mdp, probs, horizon) * expected_reward(mdp))
+
+
+def grad_J(mdp: TabularMDP, probs_fn: Callable, params, horizon=_MDP_HORIZON):
+    """Exact ∇_θ J(π_θ), a pytree like `params`."""
+    return jax.grad(lambda p: J(mdp, probs_fn(p), horizon))(params)
+
+
+def hvp_J(mdp: TabularMDP, probs_fn: Callable, params, v, horizon=_MDP_HORIZON):
+    """Exact ∇²_θ J(π_θ) · v (forward-over-reverse, no dense Hessian)."""
+    g = lambda p: grad_J(mdp, probs_fn, p, horizon)
+    return jax.jvp(g, (params,), (v,))[1]
+
+
+def q_values(mdp: TabularMDP, probs: jax.Array) -> jax.Array:
+    """Infinite-horizon discounted Q^π[s, a] (terminal states have value 0)."""
+    P_pi, r_pi = _policy_kernel(mdp, probs)
+    eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
+    v = jnp.linalg.solve(eye - mdp.discount * P_pi, r_pi)
+    alive = 1.0 - mdp.terminal.astype(probs.dtype)
+    return expected_reward(mdp) + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive)
+
+
+def optimal_J(mdp: TabularMDP, horizon=_MDP_HORIZON) -> jax.Array:
+    """max_π J(π) by backward induction (finite H) or value iteration (H=None).
+
+    A finite horizon's optimal policy is time-dependent, so for H < ∞ this is an
+    upper bound on what a stationary policy reaches.
+    """
+    horizon = mdp.horizon if horizon is _MDP_HORIZON else horizon
+    r = expected_reward(mdp)
+    alive = 1.0 - mdp.terminal.astype(r.dtype)
+
+    def backup(v, _):
+        q = r + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive)
+        return jnp.max(q, axis=-1), None
+
+    n = 10_000 if horizon is None else horizon
+    v, _ = jax.lax.scan(backup, jnp.zeros(mdp.num_states, r.dtype), None, length=n)
+    return jnp.dot(mdp.init, v)

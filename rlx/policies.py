@@ -1,0 +1,144 @@
+"""Flax policies: tabular softmax, categorical MLP and Gaussian MLP.
+
+A `Policy` is a static description (hashable, closed over by jitted code); its
+parameters are a plain pytree.  Every method broadcasts over leading batch and
+time axes of `obs`, so `log_prob(params, traj.obs, traj.action)` of a whole
+[N, H] batch of trajectories is one call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Sequence
+
+import flax.linen as nn
+import gymnasium
+import jax
+import jax.numpy as jnp
+
+
+class TabularLogits(nn.Module):
+    """logits[s, a] = θ[s, a], initialised to zero (the uniform policy)."""
+
+    num_states: int
+    num_actions: int
+
+    @nn.compact
+    def __call__(self, obs):
+        table = self.param("logits", nn.initializers.zeros, (self.num_states, self.num_actions))
+        return table[obs]
+
+
+class MLP(nn.Module):
+    """obs -> hidden layers -> `out` units.  The last layer starts small so the
+    first policy is close to uniform (categorical) or zero-mean (Gaussian)."""
+
+    hidden: Sequence[int]
+    out: int
+    activation: str = "tanh"
+    num_states: int = 0  # > 0: integer observations are one-hot encoded first
+
+    @nn.compact
+    def __call__(self, obs):
+        if self.num_states:
+            x = jax.nn.one_hot(obs, self.num_states)
+        else:
+            x = jnp.asarray(obs, jnp.float32)
+        act = getattr(jax.nn, self.activation)
+        for width in self.hidden:
+            x = act(nn.Dense(width, kernel_init=nn.initializers.orthogonal(math.sqrt(2)))(x))
+        return nn.Dense(self.out, kernel_init=nn.initializers.orthogonal(0.01))(x)
+
+
+class GaussianMLP(nn.Module):
+    """Mean from an MLP, a state-independent log standard deviation."""
+
+    hidden: Sequence[int]
+    action_dim: int
+    activation: str = "tanh"
+    init_log_std: float = 0.0
+
+    @nn.compact
+    def __call__(self, obs):
+        mean = MLP(self.hidden, self.action_dim, self.activation)(obs)
+        log_std = self.param(
+            "log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,)
+        )
+        return mean, jnp.broadcast_to(log_std, mean.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Policy:
+    """π_θ(a|s) around a Flax module; `discrete` picks categorical or Gaussian."""
+
+    module: nn.Module
+    discrete: bool
+    obs_shape: tuple[int, ...]
+    obs_dtype: str
+
+    def init(self, key: jax.Array):
+        return self.module.init(key, jnp.zeros(self.obs_shape, self.obs_dtype))
+
+    def log_prob(self, params, obs, action) -> jax.Array:
+        if self.discrete:
+            logits = self.module.apply(params, obs)
+            logp = jax.nn.log_softmax(logits)
+            return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), -1)[..., 0]
+        mean, log_std = self.module.apply(params, obs)
+        z = (action - mean) * jnp.exp(-log_std)
+        return jnp.sum(-0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
+
+    def sample(self, params, obs, key) -> jax.Array:
+        if self.discrete:
+            return jax.random.categorical(key, self.module.apply(params, obs)).astype(jnp.int32)
+        mean, log_std = self.module.apply(params, obs)
+        return mean + jnp.exp(log_std) * jax.random.normal(key, mean.shape)
+
+    def mode(self, params, obs) -> jax.Array:
+        """The greedy (categorical) or mean (Gaussian) action, for evaluation."""
+        if self.discrete:
+            return jnp.argmax(self.module.apply(params, obs), axis=-1).astype(jnp.int32)
+        return self.module.apply(params, obs)[0]
+
+    def probs_table(self, params, num_states: int) -> jax.Array:
+        """π[s, a] for integer observations 0..S-1, what `rlx.exact` takes."""
+        return jax.nn.softmax(self.module.apply(params, jnp.arange(num_states)))
+
+
+def make_policy(
+    env,
+    kind: str = "auto",
+    hidden: Sequence[int] = (64, 64),
+    activation: str = "tanh",
+    init_log_std: float = 0.0,
+) -> Policy:
+    """The policy that fits an env's spaces.
+
+    kind="auto": a tabular softmax for a finite state space, else an MLP
+    (categorical for discrete actions, Gaussian for boxes).  kind="tabular" or
+    "mlp" forces one.
+    """
+    params = env.default_params
+    obs_space, act_space = env.observation_space(params), env.action_space(params)
+    finite_states = isinstance(obs_space, gymnasium.spaces.Discrete)
+    if kind not in ("auto", "tabular", "mlp"):
+        raise ValueError(f"policy kind must be auto, tabular or mlp, got {kind!r}")
+    if kind == "tabular" and not finite_states:
+        raise ValueError("a tabular policy needs a finite (Discrete) observation space")
+    hidden = tuple(int(h) for h in hidden)
+    obs_shape, obs_dtype = ((), "int32") if finite_states else (tuple(obs_space.shape), "float32")
+
+    if isinstance(act_space, gymnasium.spaces.Discrete):
+        n = int(act_space.n)
+        if finite_states and kind != "mlp":
+            module = TabularLogits(int(obs_space.n), n)
+        else:
+            module = MLP(hidden, n, activation, int(obs_space.n) if finite_states else 0)
+        return Policy(module, True, obs_shape, obs_dtype)
+    if isinstance(act_space, gymnasium.spaces.Box):
+        if finite_states:
+            raise ValueError("continuous actions on a finite state space are not supported")
+        module = GaussianMLP(hidden, int(math.prod(act_space.shape)), activation, init_log_std)
+        return Policy(module, False, obs_shape, obs_dtype)
+    raise ValueError(f"no policy for action space {act_space}")

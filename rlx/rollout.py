@@ -1,0 +1,83 @@
+"""Trajectory collection: `lax.scan` over time, `vmap` over envs.
+
+The policy-gradient theory samples whole episodes of horizon H from the start
+distribution, so `collect_episodes` resets every env and runs H steps.  The env
+auto-resets after an episode ends; `mask[n, t]` is 1 while step t still belongs
+to env n's first episode, and every estimator weights by it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import chex
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from rlx.policies import Policy
+
+
+@struct.dataclass
+class Trajectories:
+    """A batch of N episodes of horizon H; every field is [N, H, ...]."""
+
+    obs: Any
+    action: jax.Array
+    reward: jax.Array
+    mask: jax.Array  # 1.0 while the step belongs to the first episode
+    terminated: jax.Array
+    truncated: jax.Array
+
+    @property
+    def episode_return(self) -> jax.Array:
+        """Undiscounted return of each episode, [N]."""
+        return jnp.sum(self.reward * self.mask, axis=-1)
+
+    @property
+    def episode_length(self) -> jax.Array:
+        return jnp.sum(self.mask, axis=-1)
+
+
+def collect_episodes(
+    key: jax.Array,
+    env,
+    env_params,
+    policy: Policy,
+    params,
+    num_envs: int,
+    horizon: int,
+) -> Trajectories:
+    """N fresh episodes of π_params, each cut at `horizon` steps."""
+    reset_keys = jax.random.split(jax.random.fold_in(key, 0), num_envs)
+    obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
+    alive = jnp.ones((num_envs,), jnp.float32)
+
+    def step(carry, step_key):
+        obs, state, alive = carry
+        act_key, env_key = jax.random.split(step_key)
+        action = policy.sample(params, obs, act_key)
+        env_keys = jax.random.split(env_key, num_envs)
+        next_obs, state, reward, terminated, truncated, _ = jax.vmap(
+            env.step, in_axes=(0, 0, 0, None)
+        )(env_keys, state, action, env_params)
+        out = (obs, action, reward * alive, alive, terminated, truncated)
+        alive = alive * (1.0 - jnp.logical_or(terminated, truncated).astype(jnp.float32))
+        return (next_obs, state, alive), out
+
+    step_keys = jax.random.split(jax.random.fold_in(key, 1), horizon)
+    _, (obs, action, reward, mask, terminated, truncated) = jax.lax.scan(
+        step, (obs, state, alive), step_keys
+    )
+    # scan stacks time first; the batch is [N, H, ...].
+    swap = lambda x: jnp.swapaxes(x, 0, 1)
+    traj = Trajectories(
+        obs=jax.tree.map(swap, obs),
+        action=swap(action),
+        reward=swap(reward),
+        mask=swap(mask),
+        terminated=swap(terminated),
+        truncated=swap(truncated),
+    )
+    chex.assert_shape([traj.reward, traj.mask], (num_envs, horizon))
+    return traj

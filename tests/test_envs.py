@@ -1,0 +1,185 @@
+"""The env contract: jit/vmap equal the plain step, auto-reset keeps the final
+observation, terminated vs truncated, imported tables match gymnasium."""
+
+from __future__ import annotations
+
+import gymnasium
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rlx import exact
+from rlx.envs import factory, make
+from rlx.envs.tabular import DOWN, RIGHT, UP, TabularEnv, cliff_walking, from_gymnasium, gridworld
+
+STEPS = 12
+
+
+def _rollout(env, key, actions, step_fn, reset_fn):
+    """Steps through `actions` with the given (maybe jitted) reset and step."""
+    k0, key = jax.random.split(key)
+    obs, state = reset_fn(k0, env.default_params)
+    out = []
+    for a in actions:
+        key, k = jax.random.split(key)
+        obs, state, reward, term, trunc, info = step_fn(k, state, a, env.default_params)
+        out.append((obs, reward, term, trunc, info["final_obs"]))
+    return jax.tree.map(lambda *x: np.stack(x), *out)
+
+
+@pytest.mark.parametrize("name", ["cliffwalking", "cartpole", "pendulum"])
+def test_step_under_jit_and_vmap_equals_plain_step(name):
+    env = make(name)
+    space = env.action_space()
+    if isinstance(space, gymnasium.spaces.Discrete):
+        actions = jax.random.randint(jax.random.key(1), (STEPS,), 0, space.n)
+    else:
+        actions = jax.random.uniform(jax.random.key(1), (STEPS,) + space.shape, minval=-2.0, maxval=2.0)
+    key = jax.random.key(0)
+    plain = _rollout(env, key, actions, env.step, env.reset)
+    jitted = _rollout(env, key, actions, jax.jit(env.step), jax.jit(env.reset))
+    vstep = jax.jit(jax.vmap(env.step, in_axes=(0, 0, 0, None)))
+    vreset = jax.jit(jax.vmap(env.reset, in_axes=(0, None)))
+    batched = _rollout(
+        env,
+        key,
+        actions[:, None],
+        lambda k, s, a, p: jax.tree.map(lambda x: x, vstep(k[None], s, a, p)),
+        lambda k, p: vreset(k[None], p),
+    )
+    for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(jitted)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(batched)):
+        np.testing.assert_allclose(a, b[:, 0], rtol=1e-5, atol=1e-6)
+
+
+def test_terminated_auto_reset_keeps_final_obs():
+    # S G: one step right reaches the goal.
+    env = TabularEnv(gridworld(["SG"], horizon=5))
+    step = jax.jit(env.step)
+    obs, state = env.reset(jax.random.key(0))
+    assert int(obs) == 0
+    obs, state, reward, term, trunc, info = step(jax.random.key(1), state, RIGHT, env.default_params)
+    assert bool(term) and not bool(trunc)
+    assert int(info["final_obs"]) == 1  # the goal cell
+    assert int(obs) == 0 and int(state.t) == 0  # already the next episode
+    assert float(reward) == -1.0
+
+
+def test_truncation_at_the_time_limit():
+    env = TabularEnv(gridworld(["S.G"], horizon=3))
+    step = jax.jit(env.step)
+    obs, state = env.reset(jax.random.key(0))
+    flags = []
+    for i in range(3):
+        obs, state, _, term, trunc, info = step(jax.random.key(i), state, UP, env.default_params)
+        flags.append((bool(term), bool(trunc)))
+    assert flags == [(False, False), (False, False), (False, True)]
+    assert int(info["final_obs"]) == 0 and int(state.t) == 0
+
+
+def test_cartpole_termination_resets_to_a_fresh_start():
+    env = make("cartpole")
+    step = jax.jit(env.step)
+    obs, state = env.reset(jax.random.key(0))
+    for i in range(100):
+        obs, state, _, term, trunc, info = step(jax.random.key(i), state, 1, env.default_params)
+        if bool(term):
+            break
+    assert bool(term) and not bool(trunc)
+    final = np.asarray(info["final_obs"])
+    assert abs(final[2]) > 0.2 or abs(final[0]) > 2.4  # the pole fell
+    assert np.all(np.abs(np.asarray(obs)) <= 0.05)  # the reset distribution
+
+
+def test_frozenlake_import_matches_gymnasium_deterministic():
+    mdp = from_gymnasium("FrozenLake-v1", is_slippery=False)
+    ours = TabularEnv(mdp)
+    gym_env = gymnasium.make("FrozenLake-v1", is_slippery=False)
+    gym_env.reset(seed=0)
+    base = gym_env.unwrapped
+    terminal = np.asarray(mdp.terminal)
+    checked = 0
+    for s in range(16):
+        if terminal[s]:
+            continue
+        for a in range(4):
+            base.s = s
+            s_next, r, term, _, _ = base.step(a)
+            state = ours.reset(jax.random.key(0))[1].replace(s=jnp.int32(s))
+            obs2, _, r2, term2 = ours.step_env(jax.random.key(1), state, a, mdp)
+            assert (int(obs2), float(r2), bool(term2)) == (int(s_next), float(r), bool(term)), (s, a)
+            checked += 1
+    assert checked == 4 * int((~terminal).sum())
+    assert mdp.horizon == gym_env.spec.max_episode_steps
+
+
+def test_frozenlake_slippery_frequencies_match_gymnasium():
+    mdp = from_gymnasium("FrozenLake-v1", is_slippery=True)
+    gym_env = gymnasium.make("FrozenLake-v1", is_slippery=True)
+    gym_env.reset(seed=0)
+    base = gym_env.unwrapped
+    n = 3000
+    for s, a in [(0, 1), (6, 2), (9, 3)]:
+        counts = np.zeros(16)
+        for _ in range(n):
+            base.s = s
+            counts[base.step(a)[0]] += 1
+        p = np.asarray(mdp.P[s, a], np.float64)
+        se = np.sqrt(np.maximum(p * (1 - p), 1e-12) / n)
+        z = (counts / n - p) / se
+        assert np.max(np.abs(z[p > 0])) < 4.0 and counts[p == 0].sum() == 0, (s, a)
+
+
+def test_native_cliff_walking_equals_gymnasium_table():
+    native = cliff_walking(horizon=50)
+    imported = from_gymnasium("CliffWalking-v1", horizon=50)
+    for seed in range(3):
+        probs = jax.nn.softmax(jax.random.normal(jax.random.key(seed), (48, 4)))
+        np.testing.assert_allclose(exact.J(native, probs), exact.J(imported, probs), rtol=1e-5)
+    # Rows of cells the agent can stand on agree exactly.
+    standable = np.array([s for s in range(48) if not (37 <= s <= 47)])
+    np.testing.assert_allclose(native.P[standable], imported.P[standable])
+    np.testing.assert_allclose(exact.expected_reward(native)[standable], exact.expected_reward(imported)[standable])
+
+
+def test_taxi_imports():
+    env = make("taxi")
+    # Drop-off ends the episode on a transition, not in a state: one extra
+    # absorbing terminal state (index 500) takes those transitions.
+    assert env.observation_space().n == 501 and env.action_space().n == 6
+    assert bool(env.mdp.terminal[500]) and not bool(env.mdp.terminal[:500].any())
+    assert env.max_steps() == 200
+
+
+def test_registry_errors_name_close_choices():
+    with pytest.raises(ValueError, match="cartpole"):
+        factory("cartpol")
+    with pytest.raises(ValueError, match="horizon"):
+        make("cliffwalking", horizn=3)
+
+
+def test_gridworld_rejects_bad_maps():
+    with pytest.raises(ValueError, match="start"):
+        gridworld(["..G"])
+    with pytest.raises(ValueError, match="same length"):
+        gridworld(["S..", "G"])
+
+
+def test_brax_reset_and_step_hand_out_one_state_type():
+    env = make("hopper", backend="spring", episode_length=5)
+    obs, state = jax.jit(env.reset)(jax.random.key(0))
+    step = jax.jit(env.step)
+    aval = lambda tree: jax.tree.map(lambda x: (x.shape, x.dtype, x.weak_type), tree)
+    action = jnp.zeros(env.action_space().shape)
+    obs2, state2, *_ = step(jax.random.key(1), state, action, None)
+    assert aval(state) == aval(state2)
+    assert step._cache_size() == 1  # the second call did not recompile
+    flags = []
+    for i in range(4):
+        obs2, state2, r, term, trunc, info = step(jax.random.key(i), state2, action, None)
+        flags.append(bool(trunc) or bool(term))
+    assert step._cache_size() == 1
+    assert flags[-1]  # the 5-step limit (or a fall) ended the episode
+    assert obs2.shape == env.observation_space().shape and np.all(np.isfinite(obs2))

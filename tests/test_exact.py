@@ -1,0 +1,99 @@
+"""The oracle checks itself: its J against the env's sampled returns, its
+infinite horizon against a long finite one, its gradient against finite
+differences, its optimum against every deterministic policy."""
+
+from __future__ import annotations
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from helpers import z_scores
+
+from rlx import exact
+from rlx.envs.tabular import TabularEnv, cliff_walking, gridworld, random_mdp
+from rlx.policies import make_policy
+from rlx.rollout import collect_episodes
+
+Z_MAX = 4.0
+
+
+def _random_probs(key, S, A):
+    return jax.nn.softmax(jax.random.normal(key, (S, A)))
+
+
+@pytest.mark.parametrize(
+    "mdp",
+    [
+        random_mdp(jax.random.key(3), 4, 3, 0.9, 8),
+        gridworld(["S.C.", ".#.G", "..H."], slip=0.2, discount=0.95, horizon=12),
+    ],
+    ids=["random", "gridworld"],
+)
+def test_exact_J_matches_sampled_returns(mdp):
+    env = TabularEnv(mdp)
+    policy = make_policy(env)
+    params = jax.tree.map(lambda x: jax.random.normal(jax.random.key(1), x.shape), policy.init(jax.random.key(0)))
+    traj = jax.jit(lambda k: collect_episodes(k, env, mdp, policy, params, 20_000, mdp.horizon))(jax.random.key(2))
+    disc = mdp.discount ** jnp.arange(mdp.horizon)
+    returns = np.asarray(jnp.sum(traj.reward * traj.mask * disc, -1))[:, None]
+    J = exact.J(mdp, policy.probs_table(params, mdp.num_states))
+    z = z_scores(returns, np.array([J]))
+    assert abs(z[0]) < Z_MAX
+    # Power: the same check rejects the value of another policy.
+    J_uniform = exact.J(mdp, jnp.full((mdp.num_states, mdp.num_actions), 1.0 / mdp.num_actions))
+    assert abs(z_scores(returns, np.array([J_uniform]))[0]) > Z_MAX
+
+
+def test_infinite_horizon_is_the_limit_of_finite_horizons():
+    mdp = random_mdp(jax.random.key(0), 5, 2, 0.8, 10)
+    probs = _random_probs(jax.random.key(1), 5, 2)
+    J_inf = exact.J(mdp, probs, horizon=None)
+    J_long = exact.J(mdp, probs, horizon=200)
+    np.testing.assert_allclose(J_inf, J_long, rtol=1e-5)
+    assert exact.J(mdp, probs, horizon=5) < J_inf  # rewards are positive
+    # V = Σ_a π Q at the start distribution.
+    q = exact.q_values(mdp, probs)
+    np.testing.assert_allclose(jnp.dot(mdp.init, jnp.sum(probs * q, -1)), J_inf, rtol=1e-5)
+
+
+def test_occupancy_mass_and_terminal_states():
+    mdp = cliff_walking(discount=1.0, horizon=30)
+    probs = jnp.full((mdp.num_states, 4), 0.25)
+    lam = exact.occupancy(mdp, probs)
+    # Undiscounted occupancy sums to the expected episode length (≤ H) ...
+    assert 0 < float(jnp.sum(lam)) <= 30 + 1e-4
+    # ... and never visits the goal (terminal) or the cliff cells.
+    assert float(jnp.sum(lam[jnp.asarray(mdp.terminal)])) == 0.0
+    assert float(jnp.sum(lam[37:47])) == 0.0
+
+
+def test_grad_and_hvp_match_finite_differences():
+    mdp = random_mdp(jax.random.key(4), 3, 2, 0.9, 6)
+    theta = jax.random.normal(jax.random.key(5), (3, 2))
+    v = jax.random.normal(jax.random.key(6), (3, 2))
+    probs_fn = jax.nn.softmax
+    J = lambda th: exact.J(mdp, probs_fn(th))
+    eps = 1e-2
+    fd = (J(theta + eps * v) - J(theta - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(jnp.vdot(exact.grad_J(mdp, probs_fn, theta), v), fd, rtol=2e-3)
+    g = lambda th: exact.grad_J(mdp, probs_fn, th)
+    fd_hvp = (g(theta + eps * v) - g(theta - eps * v)) / (2 * eps)
+    np.testing.assert_allclose(exact.hvp_J(mdp, probs_fn, theta, v), fd_hvp, rtol=2e-2, atol=2e-4)
+
+
+def test_optimal_J_bounds_every_deterministic_policy():
+    mdp = random_mdp(jax.random.key(7), 3, 2, 0.9, 5)
+    best = max(
+        float(exact.J(mdp, jax.nn.one_hot(jnp.array(actions), 2)))
+        for actions in itertools.product(range(2), repeat=3)
+    )
+    # Infinite horizon: a stationary deterministic policy is optimal.
+    best_inf = max(
+        float(exact.J(mdp, jax.nn.one_hot(jnp.array(actions), 2), horizon=None))
+        for actions in itertools.product(range(2), repeat=3)
+    )
+    np.testing.assert_allclose(exact.optimal_J(mdp, horizon=None), best_inf, rtol=1e-4)
+    assert float(exact.optimal_J(mdp)) >= best - 1e-5
