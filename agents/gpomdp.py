@@ -26,7 +26,7 @@ from flax import struct
 from rlx.config import static
 from rlx.estimators import policy_gradient
 from rlx.policies import Policy, make_policy
-from rlx.rollout import collect_episodes
+from rlx.rollout import collect_episodes, episode_discount, episode_horizon
 from rlx.schedules import harmonic_power
 
 
@@ -43,7 +43,7 @@ class Config:
     hidden: tuple[int, ...] = static((64, 64))  # MLP widths [official code: 64,64 tanh]
     # -- numeric (traced, can be swept) --
     lr: float = 0.01  # γ0, initial step size [paper's Walker tuning: 0.02; see above]
-    discount: float = 0.99  # γ [official code]
+    discount: float | None = None  # γ; None = the env's own γ (tabular MDPs), else 0.99 [official code]
     init_log_std: float = 0.0  # Gaussian policies: initial log σ
 
 
@@ -54,13 +54,11 @@ class State:
     t: jax.Array  # iterations done
 
 
-def horizon(env, config: Config) -> int:
-    return config.horizon or env.max_steps()
-
-
 def env_steps_per_update(env, config: Config) -> int:
     """Env steps one `update` simulates: N episodes of H steps."""
-    return config.num_envs * horizon(env, config)
+    if config.num_envs < 1:
+        raise ValueError(f"num_envs must be at least 1, got {config.num_envs}")
+    return config.num_envs * episode_horizon(env, config.horizon)
 
 
 def policy(env, config: Config) -> Policy:
@@ -91,16 +89,18 @@ def init(key: jax.Array, env, config: Config) -> State:
 def update(key: jax.Array, state: State, env, config: Config):
     pi = policy(env, config)
     traj = collect_episodes(
-        key, env, env.default_params, pi, state.params, config.num_envs, horizon(env, config)
+        key, env, env.default_params, pi, state.params, config.num_envs, episode_horizon(env, config.horizon)
     )
     logp_fn = lambda p: pi.log_prob(p, traj.obs, traj.action)
-    g = policy_gradient(logp_fn, state.params, traj, config.discount, config.estimator, config.baseline)
+    discount = episode_discount(env, config.discount)
+    g = policy_gradient(logp_fn, state.params, traj, discount, config.estimator, config.baseline)
     direction, opt_state = _optimizer(config).update(g, state.opt_state)
     lr = step_size(config, state.t)
     params = jax.tree.map(lambda p, d: p + lr * d, state.params, direction)  # ascent
     metrics = {
         "episode_return": jnp.mean(traj.episode_return),
         "episode_length": jnp.mean(traj.episode_length),
+        "samples": jnp.sum(traj.mask),  # transitions inside episodes (≤ N·H simulated)
         "grad_norm": optax.global_norm(g),
         "lr": lr,
     }

@@ -31,7 +31,8 @@ def _gymnax(env_id: str) -> Callable[..., Env]:
 
 
 def _brax(name: str) -> Callable[..., Env]:
-    def factory(backend: str = "spring", episode_length: int = 1000) -> Env:
+    def factory(backend: str = "", episode_length: int = 1000) -> Env:
+        """backend: spring (the default), positional, generalized or mjx."""
         from rlx.envs.brax_env import BraxEnv
 
         return BraxEnv(name, backend=backend, episode_length=episode_length)

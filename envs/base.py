@@ -20,6 +20,13 @@ import jax
 import jax.numpy as jnp
 
 
+def strong(tree):
+    """Every leaf as a strongly typed array.  Envs often hand out weakly typed
+    scalars from reset (a Python 0 or 0.0) and strong ones from step, and a
+    jitted step would then compile twice; after this they are one type."""
+    return jax.tree.map(lambda x: jnp.asarray(x, dtype=jnp.asarray(x).dtype), tree)
+
+
 class Env:
     """Base class: subclasses write `reset_env`, `step_env` and `is_truncated`.
 
@@ -50,23 +57,27 @@ class Env:
     def is_truncated(self, state: Any, params: Any) -> jax.Array:
         raise NotImplementedError
 
-    def max_steps(self, params: Any) -> int:
+    def max_steps(self, params: Any = None) -> int:
         """The time limit, as a Python int (the default horizon of an episode)."""
         raise NotImplementedError
+
+    def discount(self, params: Any = None):
+        """The env's own discount γ where it defines one (tabular MDPs), else None."""
+        return None
 
     # -- the contract ------------------------------------------------------
     def reset(self, key: jax.Array, params: Any = None) -> tuple[Any, Any]:
         params = self.default_params if params is None else params
-        return self.reset_env(key, params)
+        return strong(self.reset_env(key, params))
 
     def step(self, key: jax.Array, state: Any, action: Any, params: Any = None):
         params = self.default_params if params is None else params
         key_step, key_reset = jax.random.split(key)
-        obs_t, state_t, reward, terminated = self.step_env(key_step, state, action, params)
+        obs_t, state_t, reward, terminated = strong(self.step_env(key_step, state, action, params))
         terminated = jnp.asarray(terminated, dtype=bool)
         truncated = jnp.logical_and(self.is_truncated(state_t, params), ~terminated)
         done = jnp.logical_or(terminated, truncated)
-        obs_r, state_r = self.reset_env(key_reset, params)
+        obs_r, state_r = strong(self.reset_env(key_reset, params))
         state = jax.tree.map(lambda r, s: jnp.where(done, r, s), state_r, state_t)
         obs = jax.tree.map(lambda r, s: jnp.where(done, r, s), obs_r, obs_t)
         info = {"final_obs": obs_t}

@@ -3,13 +3,15 @@
 The physics backend is selectable (`backend=`).  Measured on a 2-core CPU at
 128 parallel hopper envs: spring ≈47k steps/s, positional ≈15k, generalized
 ≈5.5k, mjx ≈3k.  rlx defaults to `spring`, the fastest, since CPU time is what
-most runs are short of; pass `backend="generalized"` for the most faithful
+most runs are short of (swimmer, which only Brax's `generalized` backend runs,
+defaults to that); pass `backend="generalized"` for the most faithful
 contact dynamics (what Brax itself defaults to), e.g. when comparing with
 published MuJoCo numbers.
 
 Brax's reset returns `done` and some reward metrics as weakly typed floats
 where step returns strong ones, so a jitted step would compile twice; the
-adapter casts every leaf of the state to a strong dtype so reset and step hand
+base `Env` casts every leaf of every state to a strong dtype
+(`rlx.envs.base.strong`), inside the Brax state too, so reset and step hand
 out one state type.  Actions are clipped to [-1, 1] inside the env.
 """
 
@@ -28,6 +30,8 @@ from flax import struct
 from rlx.envs.base import Env
 
 DEFAULT_BACKEND = "spring"
+# Brax envs that refuse the spring backend, and what they get by default.
+DEFAULT_BACKEND_EXCEPTIONS = {"swimmer": "generalized"}
 
 
 @struct.dataclass
@@ -36,9 +40,16 @@ class BraxState:
     t: jax.Array
 
 
-def _strong(tree):
-    """Every leaf as a strongly typed array (weak-type flags dropped)."""
-    return jax.tree.map(lambda x: jnp.asarray(x, dtype=jnp.asarray(x).dtype), tree)
+# Brax 0.14.2's fluid forces call jnp.clip(a_min=...), which jax 0.10 removed.
+BROKEN_ON_JAX_0_10 = {
+    "swimmer": "brax 0.14.2's swimmer calls jnp.clip(a_min=...), removed in jax 0.10; "
+    "it runs with jax 0.9.x (pip install 'jax<0.10' 'flax<0.12.7')",
+}
+
+
+def _jax_version() -> tuple[int, int]:
+    major, minor = jax.__version__.split(".")[:2]
+    return int(major), int(minor)
 
 
 def _import_brax_envs():
@@ -54,8 +65,12 @@ def _import_brax_envs():
 class BraxEnv(Env):
     """Wraps `brax.envs.get_environment(name, backend=...)` with a time limit."""
 
-    def __init__(self, name: str, backend: str = DEFAULT_BACKEND, episode_length: int = 1000, **kwargs):
+    def __init__(self, name: str, backend: str = "", episode_length: int = 1000, **kwargs):
+        """backend "" = spring, or the env's only backend where it has one."""
+        if name in BROKEN_ON_JAX_0_10 and _jax_version() >= (0, 10):
+            raise ValueError(BROKEN_ON_JAX_0_10[name])
         brax_envs = _import_brax_envs()
+        backend = backend or DEFAULT_BACKEND_EXCEPTIONS.get(name, DEFAULT_BACKEND)
         if backend not in ("spring", "positional", "generalized", "mjx"):
             raise ValueError(f"backend must be spring, positional, generalized or mjx, got {backend!r}")
         with warnings.catch_warnings():
@@ -63,6 +78,8 @@ class BraxEnv(Env):
             self.env = brax_envs.get_environment(name, backend=backend, **kwargs)
         self.name = name
         self.backend = backend
+        if int(episode_length) < 1:
+            raise ValueError(f"episode_length must be at least 1, got {episode_length}")
         self.episode_length = int(episode_length)
 
     @property
@@ -80,11 +97,11 @@ class BraxEnv(Env):
         return self.episode_length
 
     def reset_env(self, key, params):
-        inner = _strong(self.env.reset(key))
+        inner = self.env.reset(key)
         return inner.obs, BraxState(inner=inner, t=jnp.zeros((), jnp.int32))
 
     def step_env(self, key, state: BraxState, action, params):
-        inner = _strong(self.env.step(state.inner, jnp.clip(action, -1.0, 1.0)))
+        inner = self.env.step(state.inner, jnp.clip(action, -1.0, 1.0))
         new = BraxState(inner=inner, t=state.t + 1)
         return inner.obs, new, inner.reward, inner.done > 0.5
 

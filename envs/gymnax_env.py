@@ -34,6 +34,8 @@ class GymnaxEnv(Env):
     def __init__(self, env_id: str, max_steps: int | None = None, **env_kwargs):
         self.env, params = gymnax.make(env_id, **env_kwargs)
         if max_steps is not None:
+            if int(max_steps) < 1:
+                raise ValueError(f"max_steps must be at least 1, got {max_steps}")
             params = params.replace(max_steps_in_episode=int(max_steps))
         self._params = params
         self.name = env_id

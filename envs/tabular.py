@@ -47,6 +47,9 @@ class TabularEnv(Env):
     def max_steps(self, params=None) -> int:
         return self.mdp.horizon
 
+    def discount(self, params=None):
+        return (self.mdp if params is None else params).discount
+
     def reset_env(self, key, params: TabularMDP):
         s = jax.random.categorical(key, jnp.log(params.init)).astype(jnp.int32)
         return s, TabularState(s=s, t=jnp.zeros((), jnp.int32))
@@ -218,6 +221,12 @@ def from_gymnasium(env_id: str, discount: float = 0.99, horizon: int | None = No
     absorbing terminal state, index S, so the observation space has S + 1
     states.  The horizon defaults to the env's registered time limit.
     """
+    changes_step_only = {"fickle_passenger"} & set(make_kwargs)
+    if changes_step_only:
+        raise ValueError(
+            f"{env_id}: {changes_step_only.pop()} changes gymnasium's step() but not its table P, "
+            "so it cannot be imported"
+        )
     env = gymnasium.make(env_id, **make_kwargs)
     base = env.unwrapped
     if not hasattr(base, "P") or not hasattr(base, "initial_state_distrib"):

@@ -101,17 +101,13 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
     if annotation is str:
         if isinstance(value, str):
             return value
-        return str(value) if isinstance(value, (int, float)) else _bad(where, "a string", value)
+        raise ConfigError(f"{where} must be a string, got {value!r}")
     if origin is tuple:
         if not isinstance(value, (list, tuple)):
             value = [value]
         item = args[0] if args else Any
         return tuple(coerce(v, item, f"{where}[{i}]") for i, v in enumerate(value))
     return value
-
-
-def _bad(where, what, value):
-    raise ConfigError(f"{where} must be {what}, got {value!r}")
 
 
 def field_types(cls) -> dict[str, Any]:
@@ -127,8 +123,15 @@ def apply_overrides(instance, overrides: dict[str, str], group: str):
     for key, text in overrides.items():
         if key not in types:
             raise ConfigError(f"unknown key {group}{key!r}; {_closest(key, types)}")
-        changes[key] = coerce(parse_literal(text), types[key], f"{group}{key}")
+        changes[key] = parse_value(text, types[key], f"{group}{key}")
     return dataclasses.replace(instance, **changes)
+
+
+def parse_value(text: str, annotation: Any, where: str) -> Any:
+    """The override text as the annotated type; a `str` field keeps its text."""
+    if annotation is str:
+        return text
+    return coerce(parse_literal(text), annotation, where)
 
 
 def coerce_kwargs(fn, overrides: dict[str, str], group: str) -> dict[str, Any]:
@@ -140,15 +143,14 @@ def coerce_kwargs(fn, overrides: dict[str, str], group: str) -> dict[str, Any]:
     hints = typing.get_type_hints(fn)
     kwargs = {}
     for key, text in overrides.items():
-        value = parse_literal(text)
         if key not in params:
             if not takes_any:
                 raise ConfigError(f"unknown key {group}{key!r}; {_closest(key, params)}")
-            kwargs[key] = value
+            kwargs[key] = parse_literal(text)
             continue
         default = params[key].default
         annotation = hints.get(key, type(default) if default is not inspect.Parameter.empty else Any)
-        kwargs[key] = coerce(value, annotation, f"{group}{key}")
+        kwargs[key] = parse_value(text, annotation, f"{group}{key}")
     return kwargs
 
 

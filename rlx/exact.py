@@ -113,12 +113,17 @@ def hvp_J(mdp: TabularMDP, probs_fn: Callable, params, v, horizon=_MDP_HORIZON):
 
 
 def q_values(mdp: TabularMDP, probs: jax.Array) -> jax.Array:
-    """Infinite-horizon discounted Q^π[s, a] (terminal states have value 0)."""
+    """Infinite-horizon discounted Q^π[s, a], whatever mdp.horizon says.
+
+    Entering a terminal state ends the episode, so it contributes no value;
+    Q at a terminal state itself is 0 (the episode is already over).
+    """
     P_pi, r_pi = _policy_kernel(mdp, probs)
     eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
     v = jnp.linalg.solve(eye - mdp.discount * P_pi, r_pi)
     alive = 1.0 - mdp.terminal.astype(probs.dtype)
-    return expected_reward(mdp) + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive)
+    q = expected_reward(mdp) + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive)
+    return q * alive[:, None]
 
 
 def optimal_J(mdp: TabularMDP, horizon=_MDP_HORIZON) -> jax.Array:

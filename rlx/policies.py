@@ -38,6 +38,7 @@ class MLP(nn.Module):
     out: int
     activation: str = "tanh"
     num_states: int = 0  # > 0: integer observations are one-hot encoded first
+    obs_ndim: int = 1  # trailing axes of one observation, flattened (images)
 
     @nn.compact
     def __call__(self, obs):
@@ -45,6 +46,7 @@ class MLP(nn.Module):
             x = jax.nn.one_hot(obs, self.num_states)
         else:
             x = jnp.asarray(obs, jnp.float32)
+            x = jnp.reshape(x, x.shape[: x.ndim - self.obs_ndim] + (-1,))
         act = getattr(jax.nn, self.activation)
         for width in self.hidden:
             x = act(nn.Dense(width, kernel_init=nn.initializers.orthogonal(math.sqrt(2)))(x))
@@ -58,10 +60,11 @@ class GaussianMLP(nn.Module):
     action_dim: int
     activation: str = "tanh"
     init_log_std: float = 0.0
+    obs_ndim: int = 1
 
     @nn.compact
     def __call__(self, obs):
-        mean = MLP(self.hidden, self.action_dim, self.activation)(obs)
+        mean = MLP(self.hidden, self.action_dim, self.activation, obs_ndim=self.obs_ndim)(obs)
         log_std = self.param(
             "log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,)
         )
@@ -134,11 +137,11 @@ def make_policy(
         if finite_states and kind != "mlp":
             module = TabularLogits(int(obs_space.n), n)
         else:
-            module = MLP(hidden, n, activation, int(obs_space.n) if finite_states else 0)
+            module = MLP(hidden, n, activation, int(obs_space.n) if finite_states else 0, len(obs_shape))
         return Policy(module, True, obs_shape, obs_dtype)
     if isinstance(act_space, gymnasium.spaces.Box):
         if finite_states:
             raise ValueError("continuous actions on a finite state space are not supported")
-        module = GaussianMLP(hidden, int(math.prod(act_space.shape)), activation, init_log_std)
+        module = GaussianMLP(hidden, int(math.prod(act_space.shape)), activation, init_log_std, len(obs_shape))
         return Policy(module, False, obs_shape, obs_dtype)
     raise ValueError(f"no policy for action space {act_space}")

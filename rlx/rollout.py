@@ -18,6 +18,24 @@ from flax import struct
 from rlx.policies import Policy
 
 
+DEFAULT_DISCOUNT = 0.99  # γ where neither the config nor the env sets one
+
+
+def episode_horizon(env, horizon: int) -> int:
+    """H: the configured horizon, or (0) the env's time limit."""
+    if horizon < 0:
+        raise ValueError(f"horizon must be 0 (the env's time limit) or positive, got {horizon}")
+    return horizon or env.max_steps()
+
+
+def episode_discount(env, discount):
+    """γ: the configured one, or (None) the env's own (tabular MDPs), or 0.99."""
+    if discount is not None:
+        return discount
+    own = env.discount(env.default_params)
+    return DEFAULT_DISCOUNT if own is None else own
+
+
 @struct.dataclass
 class Trajectories:
     """A batch of N episodes of horizon H; every field is [N, H, ...]."""

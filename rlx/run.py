@@ -22,6 +22,7 @@ import time
 from types import ModuleType
 from typing import Any
 
+import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -59,6 +60,8 @@ def plan(argv: list[str]) -> Plan:
     for name in ("seeds", "total_steps", "log_every"):
         if getattr(run, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(run, name)}")
+    if run.seed < 0 or run.seed + run.seeds > MAX_SEED:
+        raise ConfigError(f"seeds must lie in [0, {MAX_SEED}): got seed={run.seed} seeds={run.seeds}")
     try:
         agent = agents.get(run.agent)
         env_factory = envs.factory(run.env)
@@ -68,25 +71,55 @@ def plan(argv: list[str]) -> Plan:
     env_kwargs = coerce_kwargs(env_factory, env_over, "env.")
     try:
         env = envs.make(run.env, **env_kwargs)
-    except (ValueError, TypeError) as err:
-        raise ConfigError(f"env {run.env}: {err}") from None
+    except (ValueError, TypeError, KeyError, gymnasium.error.Error) as err:
+        raise ConfigError(f"env {run.env}: {_one_line(err)}") from None
 
-    steps_per_update = agent.env_steps_per_update(env, agent_config)
-    iterations = max(1, math.ceil(run.total_steps / steps_per_update))
-    num_chunks = math.ceil(iterations / run.log_every)
-    chunk = math.ceil(iterations / num_chunks)
-    out = run.out or os.path.join("runs", f"{run.agent}-{run.env.replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}")
-    if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
-        raise ConfigError(f"run folder {out} already exists and is not empty; choose another out=")
-
-    # Trace (not compile) one update so that a bad static choice in the agent
-    # config surfaces here as one line.
     try:
+        steps_per_update = agent.env_steps_per_update(env, agent_config)
+        # Trace (not compile) one update so that a bad static choice in the
+        # agent config surfaces here as one line.
         carry = jax.eval_shape(lambda k: init_carry(agent, env, agent_config, k), jax.random.key(0))
         jax.eval_shape(lambda c: run_updates(agent, env, agent_config, c, 1), carry)
     except ValueError as err:
-        raise ConfigError(f"agent {run.agent}: {err}".splitlines()[0]) from None
+        raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
+    iterations = max(1, math.ceil(run.total_steps / steps_per_update))
+    num_chunks = math.ceil(iterations / run.log_every)
+    chunk = math.ceil(iterations / num_chunks)
+    out = _claim_run_folder(run)
     return Plan(run, agent, agent_config, env, env_kwargs, steps_per_update, chunk, num_chunks, out)
+
+
+MAX_SEED = 2**31  # jax.random.key takes a 32-bit seed
+
+
+def _one_line(err: Exception) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
+
+
+def _claim_run_folder(run: RunConfig) -> str:
+    """Creates the run folder and its metrics file atomically, so two runs can
+    never write into one folder; an existing non-empty folder is refused."""
+    if run.out:
+        candidates = [run.out]
+    else:
+        stem = os.path.join("runs", f"{run.agent}-{run.env.replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}")
+        candidates = [stem] + [f"{stem}-{i}" for i in range(1, 100)]
+    for out in candidates:
+        if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+            continue
+        try:
+            os.makedirs(out, exist_ok=True)
+            open(os.path.join(out, METRICS), "x").close()
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise ConfigError(f"cannot create run folder {out}: {err.strerror}") from None
+        return out
+    raise ConfigError(f"run folder {candidates[0]} already exists and is not empty; choose another out=")
+
+
+METRICS = "metrics.jsonl"
 
 
 def _fmt_return(values: np.ndarray) -> str:
@@ -96,7 +129,6 @@ def _fmt_return(values: np.ndarray) -> str:
 def execute(p: Plan) -> dict:
     """Compiles and runs the plan, writing the run folder; returns the summary."""
     run = p.run
-    os.makedirs(p.out, exist_ok=True)
     config_record = {
         "run": to_dict(run),
         "agent": to_dict(p.agent_config),
@@ -125,9 +157,10 @@ def execute(p: Plan) -> dict:
     compile_s = time.perf_counter() - t0
     print(f"compiled in {compile_s:.1f}s", flush=True)
 
-    metrics_path = os.path.join(p.out, "metrics.jsonl")
+    metrics_path = os.path.join(p.out, METRICS)
     run_s = 0.0
     last_returns = None
+    samples = np.zeros(run.seeds, np.int64)  # transitions used so far, per seed
     with open(metrics_path, "a") as log:
         for c in range(p.num_chunks):
             t_chunk = time.perf_counter()
@@ -137,9 +170,13 @@ def execute(p: Plan) -> dict:
             start = c * p.chunk
             for i in range(p.chunk):
                 it = start + i
+                if "samples" in metrics:
+                    samples += metrics["samples"][:, i].astype(np.int64)
                 for s, seed in enumerate(seeds):
                     row = {"iteration": it, "env_steps": (it + 1) * p.steps_per_update, "seed": int(seed)}
                     row.update({k: float(v[s, i]) for k, v in metrics.items()})
+                    if "samples" in metrics:
+                        row["samples"] = int(samples[s])
                     log.write(json.dumps(row) + "\n")
             log.flush()
             bad = {k: v for k, v in metrics.items() if not np.all(np.isfinite(v))}

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rlx import exact
-from rlx.envs import factory, make
+from rlx.envs import REGISTRY, factory, make
 from rlx.envs.tabular import DOWN, RIGHT, UP, TabularEnv, cliff_walking, from_gymnasium, gridworld
 
 STEPS = 12
@@ -144,6 +144,26 @@ def test_native_cliff_walking_equals_gymnasium_table():
     np.testing.assert_allclose(exact.expected_reward(native)[standable], exact.expected_reward(imported)[standable])
 
 
+def test_taxi_import_matches_gymnasium_everywhere():
+    """Taxi is deterministic: every (s, a) of the import steps like gymnasium."""
+    env = make("taxi")
+    mdp = env.mdp
+    gym_env = gymnasium.make("Taxi-v4")
+    gym_env.reset(seed=0)
+    base = gym_env.unwrapped
+    states = jnp.repeat(jnp.arange(500), 6)
+    actions = jnp.tile(jnp.arange(6), 500)
+    step_one = lambda s, a: env.step_env(jax.random.key(0), env.reset(jax.random.key(0))[1].replace(s=s), a, mdp)
+    obs, _, reward, term = jax.jit(jax.vmap(step_one))(states, actions)
+    obs, reward, term = np.asarray(obs), np.asarray(reward), np.asarray(term)
+    for i, (s, a) in enumerate(zip(np.asarray(states), np.asarray(actions))):
+        base.s = int(s)
+        s_next, r, done, _, _ = base.step(int(a))
+        # a drop-off ends in the extra terminal state 500
+        assert (int(obs[i]) if not done else int(s_next), float(reward[i]), bool(term[i])) == (int(s_next), float(r), done)
+        assert (int(obs[i]) == 500) == done
+
+
 def test_taxi_imports():
     env = make("taxi")
     # Drop-off ends the episode on a transition, not in a state: one extra
@@ -167,6 +187,18 @@ def test_gridworld_rejects_bad_maps():
         gridworld(["S..", "G"])
 
 
+@pytest.mark.parametrize("name", ["pendulum", "cartpole", "cliffwalking"])
+def test_jitted_step_compiles_once(name):
+    """Reset's state and step's state have one type (weak-type flags too)."""
+    env = make(name)
+    obs, state = jax.jit(env.reset)(jax.random.key(0))
+    step = jax.jit(env.step)
+    action = env.action_space().sample() if name != "pendulum" else jnp.zeros((1,))
+    _, state2, *_ = step(jax.random.key(1), state, action, env.default_params)
+    step(jax.random.key(2), state2, action, env.default_params)
+    assert step._cache_size() == 1
+
+
 def test_brax_reset_and_step_hand_out_one_state_type():
     env = make("hopper", backend="spring", episode_length=5)
     obs, state = jax.jit(env.reset)(jax.random.key(0))
@@ -183,3 +215,45 @@ def test_brax_reset_and_step_hand_out_one_state_type():
     assert step._cache_size() == 1
     assert flags[-1]  # the 5-step limit (or a fall) ended the episode
     assert obs2.shape == env.observation_space().shape and np.all(np.isfinite(obs2))
+
+
+def _check_contract_shapes(name, **kwargs):
+    """reset/step/gpomdp update trace for `name`, with the documented types."""
+    from rlx.agents import gpomdp
+    from rlx.train import init_carry, run_updates
+
+    env = make(name, **kwargs)
+    obs_space, act_space = env.observation_space(), env.action_space()
+    obs, state = jax.eval_shape(env.reset, jax.random.key(0), env.default_params)
+    action = jax.ShapeDtypeStruct(act_space.shape, jnp.int32 if isinstance(act_space, gymnasium.spaces.Discrete) else jnp.float32)
+    obs2, state2, reward, term, trunc, info = jax.eval_shape(env.step, jax.random.key(0), state, action, env.default_params)
+    assert obs.shape == obs2.shape == info["final_obs"].shape == obs_space.shape
+    assert jax.tree.structure(state) == jax.tree.structure(state2)
+    assert reward.shape == () and reward.dtype == jnp.float32
+    assert term.dtype == trunc.dtype == jnp.bool_
+    assert env.max_steps() >= 1
+    config = gpomdp.Config(num_envs=2, horizon=3)
+    carry = jax.eval_shape(lambda k: init_carry(gpomdp, env, config, k), jax.random.key(0))
+    _, metrics = jax.eval_shape(lambda c: run_updates(gpomdp, env, config, c, 1), carry)
+    assert metrics["episode_return"].shape == (1,)
+
+
+_BRAX_NAMES = ["ant", "halfcheetah", "hopper", "humanoid", "humanoidstandup", "inverted_pendulum",
+               "inverted_double_pendulum", "pusher", "reacher", "swimmer", "walker2d"]
+
+
+@pytest.mark.parametrize("name", sorted(n for n in REGISTRY if n not in _BRAX_NAMES))
+def test_every_registered_env_keeps_the_contract(name):
+    _check_contract_shapes(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _BRAX_NAMES)
+def test_every_brax_env_keeps_the_contract(name):
+    from rlx.envs.brax_env import BROKEN_ON_JAX_0_10, _jax_version
+
+    if name in BROKEN_ON_JAX_0_10 and _jax_version() >= (0, 10):
+        with pytest.raises(ValueError, match="jax 0.10"):
+            make(name)
+        return
+    _check_contract_shapes(name)

@@ -15,7 +15,7 @@ import pytest
 from helpers import flat, z_scores
 
 from rlx import exact
-from rlx.envs.tabular import TabularEnv, random_mdp
+from rlx.envs.tabular import TabularEnv, gridworld, random_mdp
 from rlx.estimators import (
     hessian_vector_product,
     policy_gradient,
@@ -26,16 +26,26 @@ from rlx.policies import make_policy
 from rlx.rollout import collect_episodes
 
 NUM_STATES, NUM_ACTIONS, HORIZON, DISCOUNT = 4, 3, 6, 0.9
-MDP_SEEDS = (0, 1, 2)
+MDP_SEEDS = (0, 1, 2, "grid")
 BATCHES, EPISODES = 20_000, 4  # M estimates, each the mean of N episodes
 Z_MAX = 4.0
 
 
+# A gridworld with slip, a hole and a goal (terminal states), time limit 5,
+# sampled with a rollout horizon of 8: episodes end inside the batch, by
+# termination or by the time limit, and the masks must account for both.
+GRID = ["S.H", ".#.", "..G"]
+GRID_ROLLOUT_HORIZON = 8
+
+
 def _problem(seed: int):
-    mdp = random_mdp(jax.random.key(seed), NUM_STATES, NUM_ACTIONS, DISCOUNT, HORIZON)
+    if seed == "grid":
+        mdp = gridworld(GRID, slip=0.3, goal_reward=5.0, discount=0.9, horizon=5)
+    else:
+        mdp = random_mdp(jax.random.key(seed), NUM_STATES, NUM_ACTIONS, DISCOUNT, HORIZON)
     env = TabularEnv(mdp)
     policy = make_policy(env)
-    k1, k2 = jax.random.split(jax.random.key(100 + seed))
+    k1, k2 = jax.random.split(jax.random.key(100 + (7 if seed == "grid" else seed)))
     params = jax.tree.map(lambda x: jax.random.normal(k1, x.shape), policy.init(k1))
     v = jax.tree.map(lambda x: jax.random.normal(k2, x.shape), params)
     return mdp, env, policy, params, v
@@ -63,10 +73,10 @@ def _outer_terms(logp_fn, params, traj, discount, v):
 @pytest.fixture(scope="module")
 def estimates():
     """For each MDP: exact values and M sampled estimates of every variant."""
-    _, env, policy, _, _ = _problem(MDP_SEEDS[0])
+    samplers = {}
 
-    def one_batch(key, mdp, params, v):
-        traj = collect_episodes(key, env, mdp, policy, params, EPISODES, HORIZON)
+    def one_batch(env, policy, horizon, key, mdp, params, v):
+        traj = collect_episodes(key, env, mdp, policy, params, EPISODES, horizon)
         logp_fn = lambda p: policy.log_prob(p, traj.obs, traj.action)
         out = {
             "gpomdp": policy_gradient(logp_fn, params, traj, mdp.discount, "gpomdp", "none"),
@@ -86,19 +96,28 @@ def estimates():
         out["planted_hvp_batch_means"] = jax.tree.map(lambda h, o, m: h - o + m, hvp, outer, mean_outer)
         return {name: jax.flatten_util.ravel_pytree(x)[0] for name, x in out.items()}
 
-    @jax.jit
-    def sample(key, mdp, params, v):
-        return jax.vmap(one_batch, in_axes=(0, None, None, None))(jax.random.split(key, BATCHES), mdp, params, v)
+    def sampler(env, policy, horizon):
+        # One compiled sampler per shape of problem; the MDP is an argument.
+        key = (env.mdp.num_states, env.mdp.num_actions, horizon)
+        if key not in samplers:
+            batch = lambda *args: one_batch(env, policy, horizon, *args)
+            samplers[key] = jax.jit(
+                lambda k, mdp, params, v: jax.vmap(batch, in_axes=(0, None, None, None))(
+                    jax.random.split(k, BATCHES), mdp, params, v
+                )
+            )
+        return samplers[key]
 
     results = []
-    for seed in MDP_SEEDS:
-        mdp, _, policy, params, v = _problem(seed)
-        probs_fn = lambda p: policy.probs_table(p, NUM_STATES)
+    for i, seed in enumerate(MDP_SEEDS):
+        mdp, env, policy, params, v = _problem(seed)
+        horizon = GRID_ROLLOUT_HORIZON if seed == "grid" else HORIZON
+        probs_fn = lambda p: policy.probs_table(p, mdp.num_states)
         exact_values = {
             "grad": flat(exact.grad_J(mdp, probs_fn, params)),
             "hvp": flat(exact.hvp_J(mdp, probs_fn, params, v)),
         }
-        samples = jax.device_get(sample(jax.random.key(seed), mdp, params, v))
+        samples = jax.device_get(sampler(env, policy, horizon)(jax.random.key(i), mdp, params, v))
         results.append((exact_values, samples))
     return results
 

@@ -13,7 +13,7 @@ import pytest
 from helpers import z_scores
 
 from rlx import exact
-from rlx.envs.tabular import TabularEnv, cliff_walking, gridworld, random_mdp
+from rlx.envs.tabular import RIGHT, TabularEnv, cliff_walking, gridworld, random_mdp
 from rlx.policies import make_policy
 from rlx.rollout import collect_episodes
 
@@ -39,9 +39,15 @@ def test_exact_J_matches_sampled_returns(mdp):
     traj = jax.jit(lambda k: collect_episodes(k, env, mdp, policy, params, 20_000, mdp.horizon))(jax.random.key(2))
     disc = mdp.discount ** jnp.arange(mdp.horizon)
     returns = np.asarray(jnp.sum(traj.reward * traj.mask * disc, -1))[:, None]
-    J = exact.J(mdp, policy.probs_table(params, mdp.num_states))
+    probs = policy.probs_table(params, mdp.num_states)
+    J = exact.J(mdp, probs)
     z = z_scores(returns, np.array([J]))
     assert abs(z[0]) < Z_MAX
+    # The occupancy measure against discounted visit counts, per (s, a).
+    visits = jax.nn.one_hot(traj.obs * mdp.num_actions + traj.action, mdp.num_states * mdp.num_actions)
+    counts = np.asarray(jnp.sum(visits * (traj.mask * disc)[..., None], axis=1))
+    lam = np.asarray(exact.occupancy(mdp, probs)).reshape(-1)
+    assert np.max(np.abs(z_scores(counts, lam))) < Z_MAX
     # Power: the same check rejects the value of another policy.
     J_uniform = exact.J(mdp, jnp.full((mdp.num_states, mdp.num_actions), 1.0 / mdp.num_actions))
     assert abs(z_scores(returns, np.array([J_uniform]))[0]) > Z_MAX
@@ -57,6 +63,17 @@ def test_infinite_horizon_is_the_limit_of_finite_horizons():
     # V = Σ_a π Q at the start distribution.
     q = exact.q_values(mdp, probs)
     np.testing.assert_allclose(jnp.dot(mdp.init, jnp.sum(probs * q, -1)), J_inf, rtol=1e-5)
+
+
+def test_occupancy_of_a_deterministic_path():
+    # S . G with 'right' always: visits (0, right) at t=0 and (1, right) at t=1.
+    mdp = gridworld(["S.G"], discount=0.5, horizon=10)
+    probs = jax.nn.one_hot(jnp.full(3, RIGHT), 4)
+    lam = np.asarray(exact.occupancy(mdp, probs))
+    expected = np.zeros((3, 4))
+    expected[0, RIGHT], expected[1, RIGHT] = 1.0, 0.5
+    np.testing.assert_allclose(lam, expected, atol=1e-7)
+    np.testing.assert_allclose(exact.J(mdp, probs), -1.0 + 0.5 * -1.0, rtol=1e-6)
 
 
 def test_occupancy_mass_and_terminal_states():
@@ -82,6 +99,38 @@ def test_grad_and_hvp_match_finite_differences():
     g = lambda th: exact.grad_J(mdp, probs_fn, th)
     fd_hvp = (g(theta + eps * v) - g(theta - eps * v)) / (2 * eps)
     np.testing.assert_allclose(exact.hvp_J(mdp, probs_fn, theta, v), fd_hvp, rtol=2e-2, atol=2e-4)
+
+
+def test_q_values_with_terminal_states():
+    mdp = gridworld(["S.G", "..H"], slip=0.2, goal_reward=3.0, discount=0.9, horizon=50)
+    probs = _random_probs(jax.random.key(2), mdp.num_states, 4)
+    q = exact.q_values(mdp, probs)
+    np.testing.assert_allclose(q[np.asarray(mdp.terminal)], 0.0)
+    v = jnp.sum(probs * q, -1)
+    np.testing.assert_allclose(jnp.dot(mdp.init, v), exact.J(mdp, probs, horizon=None), rtol=1e-5)
+    # The Bellman equation, with no value after entering a terminal state.
+    alive = 1.0 - mdp.terminal
+    bellman = exact.expected_reward(mdp) + 0.9 * jnp.einsum("sat,t->sa", mdp.P, v * alive)
+    np.testing.assert_allclose((q - bellman)[~np.asarray(mdp.terminal)], 0.0, atol=1e-4)
+
+
+def test_optimal_J_is_exact_for_short_horizons():
+    mdp = random_mdp(jax.random.key(8), 2, 2, 0.7, 1)
+    # H = 1: the best first action in each start state.
+    np.testing.assert_allclose(
+        exact.optimal_J(mdp), jnp.dot(mdp.init, jnp.max(exact.expected_reward(mdp), -1)), rtol=1e-6
+    )
+    # H = 3: brute force over every time-dependent deterministic policy.
+    r, P = np.asarray(exact.expected_reward(mdp)), np.asarray(mdp.P)
+    best = -np.inf
+    for plan in itertools.product(itertools.product(range(2), repeat=2), repeat=3):
+        d, total = np.asarray(mdp.init, np.float64), 0.0
+        for t, actions in enumerate(plan):
+            pi = np.eye(2)[list(actions)]
+            total += 0.7**t * np.sum(d[:, None] * pi * r)
+            d = np.einsum("s,sa,sat->t", d, pi, P)
+        best = max(best, total)
+    np.testing.assert_allclose(exact.optimal_J(mdp, horizon=3), best, rtol=1e-5)
 
 
 def test_optimal_J_bounds_every_deterministic_policy():

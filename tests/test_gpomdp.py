@@ -31,7 +31,7 @@ def test_gpomdp_learns_cartpole():
 def test_gpomdp_climbs_toward_the_exact_optimum():
     mdp = random_mdp(jax.random.key(11), 4, 3, 0.9, 10)
     env = TabularEnv(mdp)
-    config = gpomdp.Config(num_envs=32, lr=1.0, lr_schedule="constant")
+    config = gpomdp.Config(num_envs=32, lr=1.0, lr_schedule="constant")  # γ: the MDP's own
     train = make_train(gpomdp, env, config, num_iterations=300)
     state, _ = jax.jit(train)(jax.random.key(0))
     probs_fn = lambda p: gpomdp.policy(env, config).probs_table(p, 4)

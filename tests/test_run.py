@@ -31,6 +31,14 @@ SMALL = ["agent=gpomdp", "env=cartpole", "agent.num_envs=4", "agent.horizon=50",
         (["agent.hidden=[64,x]"], "agent.hidden"),
         (["lr"], "expected key=value"),
         (["agent.lr=__import__('os').system('false')"], "agent.lr must be a number"),
+        (["agent.num_envs=0"], "num_envs must be at least 1"),
+        (["agent.horizon=-5"], "horizon must be"),
+        (["env.max_steps=0"], "max_steps must be at least 1"),
+        (["env=toytext:Nope-v0"], "Nope"),
+        (["env=frozenlake", "env.map_name=9x9"], "env frozenlake"),
+        (["env=taxi", "env.fickle_passenger=true"], "cannot be imported"),
+        (["seed=-1"], "seeds must lie in"),
+        (["seed=99999999999"], "seeds must lie in"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys, tmp_path):
@@ -84,10 +92,24 @@ def test_run_writes_a_row_per_iteration_and_seed(two_runs, capsys):
     for r in rows:
         assert r["env_steps"] == (r["iteration"] + 1) * 200
         assert 1 <= r["episode_return"] <= 50
+    # samples: the cumulative count of transitions inside episodes, per seed,
+    # ≤ the steps simulated and = 4 episodes × their mean length, summed.
+    for seed in (5, 6, 7):
+        mine = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["iteration"])
+        expected = 0
+        for r in mine:
+            expected += round(4 * r["episode_length"])
+            assert r["samples"] == expected <= r["env_steps"]
     assert config["agent"]["num_envs"] == 4 and config["run"]["seeds"] == 3
     summary = json.loads((out / "summary.json").read_text())
     last = [r["episode_return"] for r in rows if r["iteration"] == 5]
     assert summary["final_return_mean"] == pytest.approx(sum(last) / 3)
+
+
+def test_string_fields_keep_their_text(tmp_path):
+    out = tmp_path / "1e3"
+    assert main(SMALL + [f"out={out}"]) == 0
+    assert json.loads((out / "config.json").read_text())["run"]["out"] == str(out)
 
 
 def test_same_seed_same_metrics(two_runs):

@@ -1,0 +1,53 @@
+"""Policies: log-probabilities against closed forms, batching over [N, H]."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rlx.envs import make
+from rlx.policies import make_policy
+
+
+def test_gaussian_log_prob_is_the_normal_density():
+    env = make("pendulum")
+    policy = make_policy(env, init_log_std=-0.5)
+    params = policy.init(jax.random.key(0))
+    obs = jax.random.normal(jax.random.key(1), (5, 7, 3))  # [N, H, obs]
+    action = jax.random.normal(jax.random.key(2), (5, 7, 1))
+    mean, log_std = policy.module.apply(params, obs)
+    assert mean.shape == (5, 7, 1) and np.allclose(log_std, -0.5)
+    sigma = math.exp(-0.5)
+    expected = -0.5 * ((action - mean) / sigma) ** 2 - math.log(sigma * math.sqrt(2 * math.pi))
+    np.testing.assert_allclose(policy.log_prob(params, obs, action), expected[..., 0], rtol=1e-5, atol=1e-6)
+    samples = policy.sample(params, obs[0, 0], jax.random.key(3))
+    assert samples.shape == (1,)
+
+
+def test_categorical_log_prob_and_greedy_action():
+    env = make("cartpole")
+    policy = make_policy(env)
+    params = policy.init(jax.random.key(0))
+    obs = jax.random.normal(jax.random.key(1), (4, 6, 4))
+    logits = policy.module.apply(params, obs)
+    for a in (0, 1):
+        lp = policy.log_prob(params, obs, jnp.full((4, 6), a))
+        np.testing.assert_allclose(lp, jax.nn.log_softmax(logits)[..., a], rtol=1e-6)
+    np.testing.assert_array_equal(policy.mode(params, obs), jnp.argmax(logits, -1))
+    # The first policy is close to uniform (small last layer).
+    np.testing.assert_allclose(jnp.exp(policy.log_prob(params, obs, jnp.zeros((4, 6), int))), 0.5, atol=0.05)
+
+
+def test_tabular_policy_starts_uniform_and_image_observations_flatten():
+    env = make("cliffwalking")
+    policy = make_policy(env)
+    params = policy.init(jax.random.key(0))
+    np.testing.assert_allclose(policy.probs_table(params, 48), 0.25)
+    minatar = make("breakout")
+    image_policy = make_policy(minatar)
+    p = image_policy.init(jax.random.key(0))
+    obs = jnp.zeros((3, 2) + minatar.observation_space().shape)
+    assert image_policy.log_prob(p, obs, jnp.zeros((3, 2), int)).shape == (3, 2)
