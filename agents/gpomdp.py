@@ -37,6 +37,7 @@ class Config:
     horizon: int = static(0)  # H; 0 = the env's time limit
     estimator: str = static("gpomdp")  # "gpomdp" (reward-to-go) or "reinforce"
     baseline: str = static("loo")  # "none" or "loo": leave-one-out batch mean, unbiased
+    #   [official code: a linear feature baseline fitted on the same batch, slightly biased]
     optimizer: str = static("sgd")  # "sgd" (the paper's plain step) or "adam"
     lr_schedule: str = static("pg")  # "pg": γ0·(2/(t+2))^{2/3} [official code]; "constant": γ0
     policy: str = static("auto")  # "auto", "tabular" or "mlp" (rlx.policies.make_policy)
@@ -56,8 +57,6 @@ class State:
 
 def env_steps_per_update(env, config: Config) -> int:
     """Env steps one `update` simulates: N episodes of H steps."""
-    if config.num_envs < 1:
-        raise ValueError(f"num_envs must be at least 1, got {config.num_envs}")
     return config.num_envs * episode_horizon(env, config.horizon)
 
 
@@ -100,7 +99,7 @@ def update(key: jax.Array, state: State, env, config: Config):
     metrics = {
         "episode_return": jnp.mean(traj.episode_return),
         "episode_length": jnp.mean(traj.episode_length),
-        "samples": jnp.sum(traj.mask),  # transitions inside episodes (≤ N·H simulated)
+        "transitions": jnp.sum(traj.mask),  # used by this update: inside episodes, ≤ N·H
         "grad_norm": optax.global_norm(g),
         "lr": lr,
     }

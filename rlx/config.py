@@ -15,6 +15,7 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import types
 import typing
 from typing import Any
 
@@ -72,7 +73,7 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
     args = typing.get_args(annotation)
     if annotation is Any or annotation is inspect.Parameter.empty:
         return value
-    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+    if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
         errors = []

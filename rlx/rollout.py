@@ -67,6 +67,8 @@ def collect_episodes(
     horizon: int,
 ) -> Trajectories:
     """N fresh episodes of π_params, each cut at `horizon` steps."""
+    if num_envs < 1 or horizon < 1:
+        raise ValueError(f"num_envs and horizon must be at least 1, got {num_envs} and {horizon}")
     reset_keys = jax.random.split(jax.random.fold_in(key, 0), num_envs)
     obs, state = jax.vmap(env.reset, in_axes=(0, None))(reset_keys, env_params)
     alive = jnp.ones((num_envs,), jnp.float32)

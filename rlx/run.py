@@ -47,6 +47,8 @@ class Plan:
     chunk: int  # iterations per compiled chunk
     num_chunks: int
     out: str
+    lowered_chunk: Any  # the chunk program, traced and lowered, not yet compiled
+    trace_s: float
 
     @property
     def num_iterations(self) -> int:
@@ -76,17 +78,36 @@ def plan(argv: list[str]) -> Plan:
 
     try:
         steps_per_update = agent.env_steps_per_update(env, agent_config)
-        # Trace (not compile) one update so that a bad static choice in the
-        # agent config surfaces here as one line.
-        carry = jax.eval_shape(lambda k: init_carry(agent, env, agent_config, k), jax.random.key(0))
-        jax.eval_shape(lambda c: run_updates(agent, env, agent_config, c, 1), carry)
+        if steps_per_update < 1:
+            raise ValueError(f"an update must simulate at least one env step, got {steps_per_update}")
+        iterations = max(1, math.ceil(run.total_steps / steps_per_update))
+        num_chunks = math.ceil(iterations / run.log_every)
+        chunk = math.ceil(iterations / num_chunks)
+        # Trace and lower (not compile) the chunk program now, so that a bad
+        # static choice in the agent config surfaces here as one line; the
+        # run then only compiles what was lowered.
+        t0 = time.perf_counter()
+        lowered = _chunk_program(agent, env, agent_config, chunk).lower(
+            jax.eval_shape(_init_program(agent, env, agent_config), _seed_keys(run))
+        )
+        trace_s = time.perf_counter() - t0
     except ValueError as err:
         raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
-    iterations = max(1, math.ceil(run.total_steps / steps_per_update))
-    num_chunks = math.ceil(iterations / run.log_every)
-    chunk = math.ceil(iterations / num_chunks)
     out = _claim_run_folder(run)
-    return Plan(run, agent, agent_config, env, env_kwargs, steps_per_update, chunk, num_chunks, out)
+    return Plan(run, agent, agent_config, env, env_kwargs, steps_per_update, chunk, num_chunks, out, lowered, trace_s)
+
+
+def _seed_keys(run: RunConfig) -> jax.Array:
+    """Seed i of the run uses jax.random.key(seed + i)."""
+    return jax.vmap(jax.random.key)(jnp.arange(run.seed, run.seed + run.seeds))
+
+
+def _init_program(agent, env, config):
+    return jax.jit(jax.vmap(lambda k: init_carry(agent, env, config, k)))
+
+
+def _chunk_program(agent, env, config, chunk: int):
+    return jax.jit(jax.vmap(lambda c: run_updates(agent, env, config, c, chunk)), donate_argnums=0)
 
 
 MAX_SEED = 2**31  # jax.random.key takes a 32-bit seed
@@ -150,11 +171,9 @@ def execute(p: Plan) -> dict:
     )
 
     t0 = time.perf_counter()
-    keys = jax.vmap(jax.random.key)(jnp.asarray(seeds))
-    carry = jax.jit(jax.vmap(lambda k: init_carry(agent, env, config, k)))(keys)
-    chunk_fn = jax.jit(jax.vmap(lambda c: run_updates(agent, env, config, c, p.chunk)), donate_argnums=0)
-    compiled = chunk_fn.lower(carry).compile()
-    compile_s = time.perf_counter() - t0
+    carry = _init_program(agent, env, config)(_seed_keys(run))
+    compiled = p.lowered_chunk.compile()
+    compile_s = p.trace_s + time.perf_counter() - t0
     print(f"compiled in {compile_s:.1f}s", flush=True)
 
     metrics_path = os.path.join(p.out, METRICS)
@@ -168,15 +187,15 @@ def execute(p: Plan) -> dict:
             metrics = jax.device_get(metrics)  # once a chunk: {name: [seeds, chunk]}
             run_s += time.perf_counter() - t_chunk
             start = c * p.chunk
+            # samples: the cumulative count of the agent's `transitions`.
+            used = samples[:, None] + np.cumsum(metrics.get("transitions", np.zeros((run.seeds, p.chunk))), 1)
+            samples = used[:, -1].astype(np.int64)
             for i in range(p.chunk):
                 it = start + i
-                if "samples" in metrics:
-                    samples += metrics["samples"][:, i].astype(np.int64)
                 for s, seed in enumerate(seeds):
-                    row = {"iteration": it, "env_steps": (it + 1) * p.steps_per_update, "seed": int(seed)}
+                    row = {"iteration": it, "env_steps": (it + 1) * p.steps_per_update, "samples": int(used[s, i])}
+                    row["seed"] = int(seed)
                     row.update({k: float(v[s, i]) for k, v in metrics.items()})
-                    if "samples" in metrics:
-                        row["samples"] = int(samples[s])
                     log.write(json.dumps(row) + "\n")
             log.flush()
             bad = {k: v for k, v in metrics.items() if not np.all(np.isfinite(v))}

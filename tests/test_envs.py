@@ -45,7 +45,7 @@ def test_step_under_jit_and_vmap_equals_plain_step(name):
         env,
         key,
         actions[:, None],
-        lambda k, s, a, p: jax.tree.map(lambda x: x, vstep(k[None], s, a, p)),
+        lambda k, s, a, p: vstep(k[None], s, a, p),
         lambda k, p: vreset(k[None], p),
     )
     for a, b in zip(jax.tree.leaves(plain), jax.tree.leaves(jitted)):

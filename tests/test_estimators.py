@@ -60,14 +60,15 @@ def _planted_gpomdp(logp_fn, params, traj, discount):
     return jax.grad(lambda p: jnp.mean(jnp.sum(jax.lax.stop_gradient(G) * logp_fn(p), -1)))(params)
 
 
-def _outer_terms(logp_fn, params, traj, discount, v):
-    """Per-episode ∇Φ_n and c_n = ⟨∇log p(τ_n), v⟩, to build the planted B·v bugs."""
+def _cross_terms(logp_fn, params, traj, discount, v):
+    """The cross term of B·v as the paper has it, mean_n ∇Φ_n c_n with
+    c_n = ⟨∇log p(τ_n), v⟩, and as the bug has it, (mean_n ∇Φ_n)(mean_n c_n)."""
     G = rewards_to_go(traj.reward, traj.mask, discount)
     phi = lambda p: jnp.sum(G * logp_fn(p), -1)
-    log_p = lambda p: jnp.sum(traj.mask * logp_fn(p), -1)
-    _, c = jax.jvp(log_p, (params,), (v,))
-    grad_phi = jax.jacrev(phi)(params)  # leaves [N, ...]
-    return grad_phi, c
+    _, c = jax.jvp(lambda p: jnp.sum(traj.mask * logp_fn(p), -1), (params,), (v,))
+    per_episode = jax.grad(lambda p: jnp.mean(c * phi(p)))(params)
+    of_means = jax.tree.map(lambda g: g * jnp.mean(c), jax.grad(lambda p: jnp.mean(phi(p)))(params))
+    return per_episode, of_means
 
 
 @pytest.fixture(scope="module")
@@ -86,9 +87,7 @@ def estimates():
             "planted_gpomdp": _planted_gpomdp(logp_fn, params, traj, mdp.discount),
         }
         hvp = hessian_vector_product(logp_fn, params, traj, mdp.discount, v)
-        grad_phi, c = _outer_terms(logp_fn, params, traj, mdp.discount, v)
-        outer = jax.tree.map(lambda g: jnp.tensordot(c, g, 1) / EPISODES, grad_phi)
-        mean_outer = jax.tree.map(lambda g: jnp.mean(g, 0) * jnp.mean(c), grad_phi)
+        outer, mean_outer = _cross_terms(logp_fn, params, traj, mdp.discount, v)
         out["hvp"] = hvp
         # Bug noted in ALGORITHMS.md: the cross term added with the opposite sign ...
         out["planted_hvp_sign"] = jax.tree.map(lambda h, o: h - 2 * o, hvp, outer)

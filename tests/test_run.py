@@ -31,7 +31,7 @@ SMALL = ["agent=gpomdp", "env=cartpole", "agent.num_envs=4", "agent.horizon=50",
         (["agent.hidden=[64,x]"], "agent.hidden"),
         (["lr"], "expected key=value"),
         (["agent.lr=__import__('os').system('false')"], "agent.lr must be a number"),
-        (["agent.num_envs=0"], "num_envs must be at least 1"),
+        (["agent.num_envs=0"], "at least one env step"),
         (["agent.horizon=-5"], "horizon must be"),
         (["env.max_steps=0"], "max_steps must be at least 1"),
         (["env=toytext:Nope-v0"], "Nope"),
@@ -99,6 +99,7 @@ def test_run_writes_a_row_per_iteration_and_seed(two_runs, capsys):
         expected = 0
         for r in mine:
             expected += round(4 * r["episode_length"])
+            assert r["transitions"] == round(4 * r["episode_length"])
             assert r["samples"] == expected <= r["env_steps"]
     assert config["agent"]["num_envs"] == 4 and config["run"]["seeds"] == 3
     summary = json.loads((out / "summary.json").read_text())
