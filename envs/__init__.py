@@ -12,6 +12,7 @@ Every env keeps the contract of `rlx.envs.base.Env`.
 from __future__ import annotations
 
 import difflib
+import functools
 import inspect
 from typing import Callable
 
@@ -51,48 +52,27 @@ def _random_mdp(
     return tabular.TabularEnv(mdp, "random_mdp")
 
 
-def _gridworld(
-    map: str = "S...#/.#.../...#G",
-    slip: float = 0.0,
-    step_reward: float = -1.0,
-    goal_reward: float = 0.0,
-    cliff_reward: float = -100.0,
-    hole_reward: float = 0.0,
-    discount: float = 0.99,
-    horizon: int = 100,
-) -> Env:
-    """`map` rows are separated by '/' (see `rlx.envs.tabular.gridworld`)."""
-    mdp = tabular.gridworld(
-        map.split("/"),
-        slip=slip,
-        step_reward=step_reward,
-        goal_reward=goal_reward,
-        cliff_reward=cliff_reward,
-        hole_reward=hole_reward,
-        discount=discount,
-        horizon=horizon,
-    )
-    return tabular.TabularEnv(mdp, "gridworld")
+def _tabular(build: Callable[..., tabular.TabularMDP], name: str) -> Callable[..., Env]:
+    """A registry entry from an MDP builder, keeping its signature (the runner
+    reads it to type `env.<arg>` overrides)."""
+
+    @functools.wraps(build)
+    def factory(*args, **kwargs) -> Env:
+        return tabular.TabularEnv(build(*args, **kwargs), name)
+
+    return factory
 
 
-def _cliffwalking(discount: float = 0.99, horizon: int = 100) -> Env:
-    return tabular.TabularEnv(tabular.cliff_walking(discount, horizon), "cliffwalking")
-
-
-def _toytext(env_id: str, **defaults) -> Callable[..., Env]:
+def _toytext(env_id: str) -> Callable[..., Env]:
     def factory(discount: float = 0.99, horizon: int = 0, **make_kwargs) -> Env:
-        kwargs = {**defaults, **make_kwargs}
-        mdp = tabular.from_gymnasium(env_id, discount, horizon or None, **kwargs)
+        mdp = tabular.from_gymnasium(env_id, discount, horizon or None, **make_kwargs)
         return tabular.TabularEnv(mdp, env_id)
 
     return factory
 
 
 def _frozenlake(is_slippery: bool = True, map_name: str = "4x4", discount: float = 0.99, horizon: int = 0) -> Env:
-    mdp = tabular.from_gymnasium(
-        "FrozenLake-v1", discount, horizon or None, is_slippery=is_slippery, map_name=map_name
-    )
-    return tabular.TabularEnv(mdp, "frozenlake")
+    return _toytext("FrozenLake-v1")(discount, horizon, is_slippery=is_slippery, map_name=map_name)
 
 
 _GYMNAX = {
@@ -125,8 +105,8 @@ REGISTRY: dict[str, Callable[..., Env]] = {
     **{name: _gymnax(env_id) for name, env_id in _GYMNAX.items()},
     **{name: _brax(name) for name in _BRAX},
     "random_mdp": _random_mdp,
-    "gridworld": _gridworld,
-    "cliffwalking": _cliffwalking,
+    "gridworld": _tabular(tabular.gridworld, "gridworld"),
+    "cliffwalking": _tabular(tabular.cliff_walking, "cliffwalking"),
     "frozenlake": _frozenlake,
     "taxi": _toytext("Taxi-v4"),
 }

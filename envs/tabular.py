@@ -126,8 +126,11 @@ UP, RIGHT, DOWN, LEFT = 0, 1, 2, 3
 _MOVES = {UP: (-1, 0), RIGHT: (0, 1), DOWN: (1, 0), LEFT: (0, -1)}
 
 
+DEFAULT_GRIDWORLD = "S...#/.#.../...#G"
+
+
 def gridworld(
-    rows: Sequence[str] | str,
+    rows: Sequence[str] | str = DEFAULT_GRIDWORLD,
     *,
     step_reward: float = -1.0,
     goal_reward: float = 0.0,
@@ -137,7 +140,8 @@ def gridworld(
     discount: float = 0.99,
     horizon: int = 100,
 ) -> TabularMDP:
-    """A gridworld from a text map, one string a row.
+    """A gridworld from a text map: a list of rows, or one string with rows
+    separated by newlines or '/'.
 
     '.' floor, 'S' start (uniform over several), '#' wall (a move into it, or
     off the map, stays put), 'G' goal (entering it ends the episode, reward
@@ -148,7 +152,7 @@ def gridworld(
     direction with probability slip/2.
     """
     if isinstance(rows, str):
-        rows = [r.strip() for r in rows.strip().splitlines() if r.strip()]
+        rows = [r.strip() for r in rows.replace("/", "\n").splitlines() if r.strip()]
     height, width = len(rows), len(rows[0])
     if any(len(r) != width for r in rows):
         raise ValueError("every row of a gridworld map must have the same length")
