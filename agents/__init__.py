@@ -1,7 +1,8 @@
 """rlx agents: one module an algorithm, each with `Config`, `init`, `update`,
 `act` and `env_steps_per_update` (see DESIGN.md, "Agent contract").
 
-    from rlx.agents import gpomdp
+    from rlx.agents import harpg
+    config = rlx.agents.config("n_harpg")  # harpg.Config(normalized=True, lr=0.1)
 """
 
 from __future__ import annotations
@@ -10,9 +11,14 @@ import difflib
 import importlib
 from types import ModuleType
 
-# name -> module under rlx.agents; imported on first use.
+# name -> (module under rlx.agents, the Config fields that name presets).
+# Modules are imported on first use.
 AGENTS = {
-    "gpomdp": "gpomdp",
+    "gpomdp": ("gpomdp", {}),
+    "npg_igt": ("npg_igt", {}),
+    "harpg": ("harpg", {}),
+    "n_harpg": ("harpg", {"normalized": True, "lr": 0.1}),  # the paper's N-HARPG tuning
+    "sharp": ("sharp", {}),
 }
 
 
@@ -22,7 +28,12 @@ def get(name: str) -> ModuleType:
         close = difflib.get_close_matches(name, list(AGENTS), n=3)
         hint = f"did you mean {', '.join(close)}?" if close else f"choose from {', '.join(sorted(AGENTS))}"
         raise ValueError(f"unknown agent {name!r}; {hint}")
-    return importlib.import_module(f"rlx.agents.{AGENTS[name]}")
+    return importlib.import_module(f"rlx.agents.{AGENTS[name][0]}")
+
+
+def config(name: str):
+    """The default Config of agent `name`, with that name's presets."""
+    return get(name).Config(**AGENTS[name][1])
 
 
 def names() -> list[str]:

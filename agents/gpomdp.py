@@ -23,29 +23,17 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from rlx import pg
 from rlx.config import static
-from rlx.estimators import policy_gradient
-from rlx.policies import Policy, make_policy
-from rlx.rollout import collect_episodes, episode_discount, episode_horizon
 from rlx.schedules import harmonic_power
 
 
 @struct.dataclass
-class Config:
-    # -- shape-defining (static) --
-    num_envs: int = static(10)  # N, episodes an iteration
-    horizon: int = static(0)  # H; 0 = the env's time limit
-    estimator: str = static("gpomdp")  # "gpomdp" (reward-to-go) or "reinforce"
-    baseline: str = static("loo")  # "none" or "loo": leave-one-out batch mean, unbiased
-    #   [official code: a linear feature baseline fitted on the same batch, slightly biased]
+class Config(pg.PGConfig):
+    # the shared fields (N, H, estimator, baseline, policy, γ0 = lr, γ, …): rlx.pg.PGConfig
     optimizer: str = static("sgd")  # "sgd" (the paper's plain step) or "adam"
     lr_schedule: str = static("pg")  # "pg": γ0·(2/(t+2))^{2/3} [official code]; "constant": γ0
-    policy: str = static("auto")  # "auto", "tabular" or "mlp" (rlx.policies.make_policy)
-    hidden: tuple[int, ...] = static((64, 64))  # MLP widths [official code: 64,64 tanh]
-    # -- numeric (traced, can be swept) --
-    lr: float = 0.01  # γ0, initial step size [paper's Walker tuning: 0.02; see above]
-    discount: float | None = None  # γ; None = the env's own γ (tabular MDPs), else 0.99 [official code]
-    init_log_std: float = 0.0  # Gaussian policies: initial log σ
+    lr: float = 0.01  # γ0 [paper's Walker tuning: 0.02; see the module docstring]
 
 
 @struct.dataclass
@@ -57,11 +45,11 @@ class State:
 
 def env_steps_per_update(env, config: Config) -> int:
     """Env steps one `update` simulates: N episodes of H steps."""
-    return config.num_envs * episode_horizon(env, config.horizon)
+    return pg.episodes_steps(env, config, config.num_envs)
 
 
-def policy(env, config: Config) -> Policy:
-    return make_policy(env, config.policy, config.hidden, init_log_std=config.init_log_std)
+policy = pg.policy  # (env, config) -> rlx.policies.Policy
+act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action
 
 
 def _optimizer(config: Config) -> optax.GradientTransformation:
@@ -86,27 +74,9 @@ def init(key: jax.Array, env, config: Config) -> State:
 
 
 def update(key: jax.Array, state: State, env, config: Config):
-    pi = policy(env, config)
-    traj = collect_episodes(
-        key, env, env.default_params, pi, state.params, config.num_envs, episode_horizon(env, config.horizon)
-    )
-    logp_fn = lambda p: pi.log_prob(p, traj.obs, traj.action)
-    discount = episode_discount(env, config.discount)
-    g = policy_gradient(logp_fn, state.params, traj, discount, config.estimator, config.baseline)
+    traj = pg.sample(key, env, config, state.params)
+    g = pg.gradient(env, config, state.params, traj)
     direction, opt_state = _optimizer(config).update(g, state.opt_state)
     lr = step_size(config, state.t)
-    params = jax.tree.map(lambda p, d: p + lr * d, state.params, direction)  # ascent
-    metrics = {
-        "episode_return": jnp.mean(traj.episode_return),
-        "episode_length": jnp.mean(traj.episode_length),
-        "transitions": jnp.sum(traj.mask),  # used by this update: inside episodes, ≤ N·H
-        "grad_norm": optax.global_norm(g),
-        "lr": lr,
-    }
-    return State(params=params, opt_state=opt_state, t=state.t + 1), metrics
-
-
-def act(key: jax.Array, state: State, obs, env, config: Config, deterministic: bool = True):
-    """The greedy (or mean) action, or a sampled one with deterministic=False."""
-    pi = policy(env, config)
-    return pi.mode(state.params, obs) if deterministic else pi.sample(state.params, obs, key)
+    metrics = {**pg.episode_metrics(traj), "grad_norm": optax.global_norm(g), "lr": lr}
+    return State(params=pg.ascent(state.params, lr, direction), opt_state=opt_state, t=state.t + 1), metrics

@@ -82,14 +82,21 @@ def policy_gradient(
     return jax.grad(surrogate)(params)
 
 
-def hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discount, v):
+def hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discount, v, baseline: str = "none"):
     """The batch mean of B(τ, θ)·v, without a dense Hessian.
 
         B·v = ∇Φ ⟨∇log p(τ|θ), v⟩ + ∇⟨∇Φ, v⟩
     ⟨∇log p, v⟩ of every episode comes from one jvp; the first term is then one
     gradient of Σ_n c_n Φ_n; the second a forward-over-reverse product.
+
+    baseline="loo" puts G_h − b_h in Φ, b_h the leave-one-out batch mean.  B
+    stays unbiased: for a b_h independent of the episode's actions from h on,
+    E[b_h(∇log π_h ∇log p(τ)ᵀ + ∇²log π_h)] = 0 — the terms of ∇log p after h
+    and before h vanish by the score identity, and the h-th term is
+    b_h ∇²Σ_a π(a|s_h) = 0.  It removes the large common part of the returns
+    from the cross term, as a baseline does for g.
     """
-    G = jax.lax.stop_gradient(rewards_to_go(traj.reward, traj.mask, discount))
+    G = score_weights(traj, discount, "gpomdp", baseline)
     mask = traj.mask
     log_p = lambda p: jnp.sum(mask * logp_fn(p), axis=-1)  # log p(τ_n|θ) + const, [N]
     phi = lambda p: jnp.sum(G * logp_fn(p), axis=-1)  # Φ(τ_n, θ), [N]

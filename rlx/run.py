@@ -69,7 +69,7 @@ def plan(argv: list[str]) -> Plan:
         env_factory = envs.factory(run.env)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    agent_config = apply_overrides(agent.Config(), agent_over, "agent.")
+    agent_config = apply_overrides(agents.config(run.agent), agent_over, "agent.")
     env_kwargs = coerce_kwargs(env_factory, env_over, "env.")
     try:
         env = envs.make(run.env, **env_kwargs)

@@ -71,6 +71,17 @@ def _cross_terms(logp_fn, params, traj, discount, v):
     return per_episode, of_means
 
 
+def _hvp_own_baseline(logp_fn, params, traj, discount, v):
+    """B·v with Φ built from G_h − mean_n G_h, a mean that includes episode n."""
+    G = rewards_to_go(traj.reward, traj.mask, discount)
+    G = (G - jnp.mean(G, axis=0, keepdims=True)) * traj.mask
+    phi = lambda p: jnp.sum(G * logp_fn(p), -1)
+    _, c = jax.jvp(lambda p: jnp.sum(traj.mask * logp_fn(p), -1), (params,), (v,))
+    outer = jax.grad(lambda p: jnp.mean(c * phi(p)))(params)
+    _, second = jax.jvp(jax.grad(lambda p: jnp.mean(phi(p))), (params,), (v,))
+    return jax.tree.map(jnp.add, outer, second)
+
+
 @pytest.fixture(scope="module")
 def estimates():
     """For each MDP: exact values and M sampled estimates of every variant."""
@@ -89,6 +100,10 @@ def estimates():
         hvp = hessian_vector_product(logp_fn, params, traj, mdp.discount, v)
         outer, mean_outer = _cross_terms(logp_fn, params, traj, mdp.discount, v)
         out["hvp"] = hvp
+        out["hvp_loo"] = hessian_vector_product(logp_fn, params, traj, mdp.discount, v, "loo")
+        # Bug: a baseline that includes the episode's own return is not
+        # independent of its actions, and biases B.
+        out["planted_hvp_own_baseline"] = _hvp_own_baseline(logp_fn, params, traj, mdp.discount, v)
         # Bug noted in ALGORITHMS.md: the cross term added with the opposite sign ...
         out["planted_hvp_sign"] = jax.tree.map(lambda h, o: h - 2 * o, hvp, outer)
         # ... and batch means multiplied instead of per-episode terms.
@@ -133,13 +148,14 @@ def test_planted_discount_bug_is_caught(estimates):
     assert min(worst) > Z_MAX, f"the planted γ^(t-h) bug went unnoticed: max |z| = {worst}"
 
 
-def test_hessian_vector_estimate_is_unbiased(estimates):
+@pytest.mark.parametrize("name", ["hvp", "hvp_loo"])
+def test_hessian_vector_estimate_is_unbiased(estimates, name):
     for exact_values, samples in estimates:
-        z = z_scores(samples["hvp"], exact_values["hvp"])
-        assert np.max(np.abs(z)) < Z_MAX, f"B·v: max |z| = {np.max(np.abs(z)):.2f}"
+        z = z_scores(samples[name], exact_values["hvp"])
+        assert np.max(np.abs(z)) < Z_MAX, f"{name}: max |z| = {np.max(np.abs(z)):.2f}"
 
 
-@pytest.mark.parametrize("planted", ["planted_hvp_sign", "planted_hvp_batch_means"])
+@pytest.mark.parametrize("planted", ["planted_hvp_sign", "planted_hvp_batch_means", "planted_hvp_own_baseline"])
 def test_planted_hessian_bugs_are_caught(estimates, planted):
     worst = [np.max(np.abs(z_scores(s[planted], e["hvp"]))) for e, s in estimates]
     assert min(worst) > Z_MAX, f"{planted} went unnoticed: max |z| = {worst}"

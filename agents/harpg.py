@@ -1,0 +1,85 @@
+"""HARPG and N-HARPG: Hessian-aided recursive policy gradient, plain or
+normalized (one flag apart).
+
+Fatkhullin, Barakat, Kireeva, He, "Stochastic Policy Gradient Methods:
+Improved Sample Complexity for Fisher-non-degenerate Policies", ICML 2023,
+Algorithm (N)-HARPG.  For t = 0, 1, …:
+
+    q_t ~ U[0, 1];  θ̂_t = q_t θ_t + (1−q_t) θ_{t−1}      random point of the segment
+    τ_t ~ π_{θ_t},  τ̂_t ~ π_{θ̂_t}                          two fresh batches
+    v_t = B(τ̂_t, θ̂_t)(θ_t − θ_{t−1})                      Hessian-aided correction
+    d_t = (1−η_t)(d_{t−1} + v_t) + η_t g(τ_t, θ_t)         recursive momentum (STORM)
+    HARPG:   θ_{t+1} = θ_t + γ_t d_t
+    N-HARPG: θ_{t+1} = θ_t + γ_t d_t / ‖d_t‖
+
+v_t is an unbiased estimate of ∇J(θ_t) − ∇J(θ_{t−1}) (B is Shen et al.'s
+unbiased Hessian estimate, `rlx.estimators.hessian_vector_product`, with the
+paper's sign; see ALGORITHMS.md for the official code's sign pitfall), so d_t
+tracks ∇J(θ_t) without importance sampling.
+Schedules of the official code, t from 0: η_t = η0·2/(t+2) (the theory's
+1/(t+1)); γ_t = γ0·(2/(t+2))^{1/2} for HARPG (the theory's O(t^{−1/2})) and
+γ0·2/(t+2) for N-HARPG (O(1/t)).  With η0 = 1, η_0 = 1 and d_0 = g(τ_0, θ_0).
+
+The paper's "trajectory" is a batch here: `num_envs` episodes for g and
+`hessian_envs` for B (10 each by default).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import struct
+
+from rlx import pg
+from rlx.config import static
+from rlx.schedules import harmonic_power
+
+
+@struct.dataclass
+class Config(pg.PGConfig):
+    # the shared fields (N, H, estimator, baseline, policy, γ, …): rlx.pg.PGConfig
+    normalized: bool = static(False)  # False: HARPG; True: N-HARPG
+    hessian_envs: int = static(10)  # episodes in τ̂_t; the paper's two trajectories an iteration
+    #   become two equal batches (official code: a Hessian batch of about one trajectory;
+    #   rlx needs ≥ 2 for the leave-one-out baseline in B)
+    lr: float = 0.002  # γ0 [paper's Walker tuning for HARPG; N-HARPG's is 0.1, the `n_harpg` preset]
+    momentum: float = 1.0  # η0 [official code default]
+
+
+State = pg.MomentumState  # θ_t, θ_{t−1}, d_{t−1}, t
+policy = pg.policy  # (env, config) -> rlx.policies.Policy
+act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action
+init = pg.init_momentum_state  # (key, env, config) -> State
+
+
+def env_steps_per_update(env, config: Config) -> int:
+    """Env steps one `update` simulates: N episodes at θ_t and `hessian_envs` at θ̂_t."""
+    return pg.episodes_steps(env, config, config.num_envs + config.hessian_envs)
+
+
+def schedules(config: Config, t):
+    """(γ_t, η_t) of the official code."""
+    power = 1.0 if config.normalized else 0.5
+    return harmonic_power(config.lr, t, power), harmonic_power(config.momentum, t, 1.0)
+
+
+def update(key: jax.Array, state: State, env, config: Config):
+    gamma_t, eta_t = schedules(config, state.t)
+    traj_key, hess_key = jax.random.split(key)
+    traj = pg.sample(traj_key, env, config, state.params)
+    g = pg.gradient(env, config, state.params, traj)
+    v, traj_hat = pg.hessian_correction(hess_key, env, config, state.params, state.prev_params, config.hessian_envs)
+    d = jax.tree.map(lambda d, v, g: (1.0 - eta_t) * (d + v) + eta_t * g, state.d, v, g)
+    direction = pg.normalized(d) if config.normalized else d
+    params = pg.ascent(state.params, gamma_t, direction)
+    metrics = {
+        **pg.episode_metrics(traj),
+        "transitions": jnp.sum(traj.mask) + jnp.sum(traj_hat.mask),  # both batches
+        "grad_norm": optax.global_norm(g),
+        "correction_norm": optax.global_norm(v),
+        "d_norm": optax.global_norm(d),
+        "lr": gamma_t,
+        "momentum": eta_t,
+    }
+    return State(params=params, prev_params=state.params, d=d, t=state.t + 1), metrics
