@@ -22,17 +22,17 @@ rates (a step and a momentum weight of order t^{−2/3} give the t^{−2/3} erro
 variance); the paper's text itself was not reachable from this workplace, so
 the exact constants are not verified and η0 = 0.1 is rlx's choice (the value
 of the same group's N-HARPG code), not the paper's.
-The recursion is N-HARPG's (`rlx.agents.harpg`) with SHARP's schedules.
+The recursion is N-HARPG's, so `update` calls `rlx.agents.harpg.hessian_aided_step`
+with SHARP's schedules (and, as there, the baseline in B's Φ).
 """
 
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
-import optax
 from flax import struct
 
 from rlx import pg
+from rlx.agents import harpg
 from rlx.config import static
 from rlx.schedules import inverse_power
 
@@ -53,9 +53,7 @@ act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action
 init = pg.init_momentum_state  # (key, env, config) -> State
 
 
-def env_steps_per_update(env, config: Config) -> int:
-    """Env steps one `update` simulates: N episodes at θ_t and `hessian_envs` at θ^b_t."""
-    return pg.episodes_steps(env, config, config.num_envs + config.hessian_envs)
+env_steps_per_update = harpg.env_steps_per_update  # N episodes at θ_t, `hessian_envs` at θ^b_t
 
 
 def schedules(config: Config, t):
@@ -65,21 +63,4 @@ def schedules(config: Config, t):
 
 def update(key: jax.Array, state: State, env, config: Config):
     eta_t, alpha_t = schedules(config, state.t)
-    traj_key, hess_key = jax.random.split(key)
-    traj = pg.sample(traj_key, env, config, state.params)
-    g = pg.gradient(env, config, state.params, traj)
-    correction, traj_b = pg.hessian_correction(
-        hess_key, env, config, state.params, state.prev_params, config.hessian_envs
-    )
-    v = jax.tree.map(lambda v, c, g: (1.0 - alpha_t) * (v + c) + alpha_t * g, state.d, correction, g)
-    params = pg.ascent(state.params, eta_t, pg.normalized(v))
-    metrics = {
-        **pg.episode_metrics(traj),
-        "transitions": jnp.sum(traj.mask) + jnp.sum(traj_b.mask),  # both batches
-        "grad_norm": optax.global_norm(g),
-        "correction_norm": optax.global_norm(correction),
-        "v_norm": optax.global_norm(v),
-        "lr": eta_t,
-        "momentum": alpha_t,
-    }
-    return State(params=params, prev_params=state.params, d=v, t=state.t + 1), metrics
+    return harpg.hessian_aided_step(key, state, env, config, eta_t, alpha_t, normalize=True)

@@ -36,7 +36,10 @@ class PGConfig:
     policy: str = static("auto")  # "auto", "tabular" or "mlp" (rlx.policies.make_policy)
     hidden: tuple[int, ...] = static((64, 64))  # MLP widths [official code: 64,64 tanh]
     # -- numeric (traced, can be swept) --
-    lr: float = 0.01  # γ0, the initial step size
+    lr: float = 0.01  # γ0, the initial step size.  Scale: the official code builds on garage,
+    #   whose VPG loss is a mean over all the batch's time steps; rlx's g is the paper's sum over
+    #   each episode, so a paper's γ0 for an UNnormalized step is about (batch steps)× too large
+    #   here (experiments/vr_pg/reproduce.py divides by 1,000).  Normalized steps are unaffected.
     discount: float | None = None  # γ; None = the env's own γ (tabular MDPs), else 0.99 [official code]
     init_log_std: float = 0.0  # Gaussian policies: initial log σ
 
@@ -116,12 +119,14 @@ def ascent(params, step_size, direction):
     return jax.tree.map(lambda p, d: p + step_size * d, params, direction)
 
 
-def episode_metrics(traj: Trajectories) -> dict:
-    """The metrics every agent reports about the episodes it sampled."""
+def episode_metrics(traj: Trajectories, *other: Trajectories) -> dict:
+    """The metrics every agent reports: returns and lengths of `traj` (the
+    batch at θ_t), and `transitions`, the steps inside episodes of every batch
+    the update sampled (e.g. also HARPG's τ̂_t): the samples it used."""
     return {
         "episode_return": jnp.mean(traj.episode_return),
         "episode_length": jnp.mean(traj.episode_length),
-        "transitions": jnp.sum(traj.mask),  # steps inside episodes: the samples the update used
+        "transitions": sum(jnp.sum(t.mask) for t in (traj, *other)),
     }
 
 

@@ -193,8 +193,8 @@ def execute(p: Plan) -> dict:
             for i in range(p.chunk):
                 it = start + i
                 for s, seed in enumerate(seeds):
-                    row = {"iteration": it, "env_steps": (it + 1) * p.steps_per_update, "samples": int(used[s, i])}
-                    row["seed"] = int(seed)
+                    row = {"iteration": it, "env_steps": (it + 1) * p.steps_per_update, "samples": int(used[s, i]),
+                           "seed": int(seed)}
                     row.update({k: float(v[s, i]) for k, v in metrics.items()})
                     log.write(json.dumps(row) + "\n")
             log.flush()

@@ -11,7 +11,7 @@ import pytest
 
 from rlx import exact
 from rlx.envs import REGISTRY, factory, make
-from rlx.envs.tabular import DOWN, RIGHT, UP, TabularEnv, cliff_walking, from_gymnasium, gridworld
+from rlx.envs.tabular import RIGHT, UP, TabularEnv, cliff_walking, from_gymnasium, gridworld
 
 STEPS = 12
 

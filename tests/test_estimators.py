@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import flat, z_scores
+from helpers import flat, hvp_terms, z_scores
 
 from rlx import exact
 from rlx.envs.tabular import TabularEnv, gridworld, random_mdp
@@ -60,26 +60,19 @@ def _planted_gpomdp(logp_fn, params, traj, discount):
     return jax.grad(lambda p: jnp.mean(jnp.sum(jax.lax.stop_gradient(G) * logp_fn(p), -1)))(params)
 
 
-def _cross_terms(logp_fn, params, traj, discount, v):
-    """The cross term of B·v as the paper has it, mean_n ∇Φ_n c_n with
-    c_n = ⟨∇log p(τ_n), v⟩, and as the bug has it, (mean_n ∇Φ_n)(mean_n c_n)."""
+def _of_batch_means(logp_fn, params, traj, discount, v):
+    """The bug's cross term: (mean_n ∇Φ_n)(mean_n ⟨∇log p(τ_n), v⟩)."""
     G = rewards_to_go(traj.reward, traj.mask, discount)
-    phi = lambda p: jnp.sum(G * logp_fn(p), -1)
     _, c = jax.jvp(lambda p: jnp.sum(traj.mask * logp_fn(p), -1), (params,), (v,))
-    per_episode = jax.grad(lambda p: jnp.mean(c * phi(p)))(params)
-    of_means = jax.tree.map(lambda g: g * jnp.mean(c), jax.grad(lambda p: jnp.mean(phi(p)))(params))
-    return per_episode, of_means
+    grad_phi = jax.grad(lambda p: jnp.mean(jnp.sum(G * logp_fn(p), -1)))(params)
+    return jax.tree.map(lambda g: g * jnp.mean(c), grad_phi)
 
 
 def _hvp_own_baseline(logp_fn, params, traj, discount, v):
     """B·v with Φ built from G_h − mean_n G_h, a mean that includes episode n."""
     G = rewards_to_go(traj.reward, traj.mask, discount)
     G = (G - jnp.mean(G, axis=0, keepdims=True)) * traj.mask
-    phi = lambda p: jnp.sum(G * logp_fn(p), -1)
-    _, c = jax.jvp(lambda p: jnp.sum(traj.mask * logp_fn(p), -1), (params,), (v,))
-    outer = jax.grad(lambda p: jnp.mean(c * phi(p)))(params)
-    _, second = jax.jvp(jax.grad(lambda p: jnp.mean(phi(p))), (params,), (v,))
-    return jax.tree.map(jnp.add, outer, second)
+    return jax.tree.map(jnp.add, *hvp_terms(logp_fn, params, traj, G, v))
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +91,8 @@ def estimates():
             "planted_gpomdp": _planted_gpomdp(logp_fn, params, traj, mdp.discount),
         }
         hvp = hessian_vector_product(logp_fn, params, traj, mdp.discount, v)
-        outer, mean_outer = _cross_terms(logp_fn, params, traj, mdp.discount, v)
+        outer, _ = hvp_terms(logp_fn, params, traj, rewards_to_go(traj.reward, traj.mask, mdp.discount), v)
+        mean_outer = _of_batch_means(logp_fn, params, traj, mdp.discount, v)
         out["hvp"] = hvp
         out["hvp_loo"] = hessian_vector_product(logp_fn, params, traj, mdp.discount, v, "loo")
         # Bug: a baseline that includes the episode's own return is not

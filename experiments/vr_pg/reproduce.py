@@ -17,17 +17,16 @@ import argparse
 import os
 
 import numpy as np
-from common import machine, train_grid, write_json
+from common import LABELS, machine, train_grid, write_json
 
 from rlx import agents
 from rlx.envs import make
 
-LABELS = {"gpomdp": "vanilla PG", "npg_igt": "N-PG-IGT", "harpg": "HARPG", "n_harpg": "N-HARPG", "sharp": "SHARP"}
 # The paper's tuned γ0 [ALGORITHMS.md].  The normalized methods' γ0 is a length
 # in parameter space and carries over.  The unnormalized ones' (vanilla 0.02,
-# HARPG 0.002) is on the scale of the official code's loss, a mean over the
-# batch's ≈1,000 time steps, where rlx's estimator is the paper's sum over the
-# episode: at the paper's values vanilla PG diverged to NaN within 20
+# HARPG 0.002) is on the scale of the official code's loss — garage's VPG
+# loss, a mean over the batch's ≈1,000 valid time steps — where rlx's estimator
+# is the paper's sum over the episode: at the paper's values vanilla PG diverged to NaN within 20
 # iterations on Walker (first gradient norms 700–5,000).  So they are divided
 # by the 1,000 steps of a batch.
 UNNORMALIZED_SCALE = 1e-3

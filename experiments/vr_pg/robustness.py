@@ -18,12 +18,12 @@ import argparse
 import os
 
 import numpy as np
-from common import machine, train_grid, write_json
+from common import LABELS, cartpole_config, machine, train_grid, write_json
 
 from rlx import agents
 from rlx.envs import make
 
-AGENTS = {"gpomdp": "vanilla PG", "harpg": "HARPG", "npg_igt": "N-PG-IGT", "n_harpg": "N-HARPG", "sharp": "SHARP"}
+AGENTS = {name: LABELS[name] for name in ["gpomdp", "harpg", "npg_igt", "n_harpg", "sharp"]}  # table order
 NORMALIZED = {"npg_igt", "n_harpg", "sharp"}
 
 
@@ -48,9 +48,7 @@ def main() -> None:
     lrs = np.geomspace(1e-3, 4.0, args.grid)
     results = {}
     for name in AGENTS:
-        config = agents.config(name).replace(horizon=200, hidden=(32, 32), num_envs=5)
-        if hasattr(config, "hessian_envs"):
-            config = config.replace(hessian_envs=5)
+        config = cartpole_config(name)
         iterations = int(args.total_steps) // agents.get(name).env_steps_per_update(env, config)
         out = train_grid(name, env, config, iterations, lrs, args.seeds)
         reach = steps_to_threshold(out["episode_return"], out["env_steps"], args.threshold)  # [grid, seeds]

@@ -9,24 +9,23 @@ every γ0 of an agent in one vmapped program.
 from __future__ import annotations
 
 import numpy as np
-from common import train_grid
+from common import cartpole_config, train_grid
 
-from rlx import agents
 from rlx.envs import make
 
 GRID = {
     "gpomdp": ([0.005, 0.01, 0.02, 0.05], {}),
     "npg_igt": ([0.1, 0.2, 0.5, 1.0], {}),
     "harpg": ([0.001, 0.002, 0.003], {"hessian_envs": 20}),
-    "n_harpg": ([0.05, 0.1, 0.2, 0.5], {"hessian_envs": 5}),
-    "sharp": ([0.05, 0.1, 0.2, 0.5], {"hessian_envs": 5}),
+    "n_harpg": ([0.05, 0.1, 0.2, 0.5], {}),
+    "sharp": ([0.05, 0.1, 0.2, 0.5], {}),
 }
 
 
 def main() -> None:
     env = make("cartpole")
     for name, (lrs, extra) in GRID.items():
-        config = agents.config(name).replace(horizon=200, hidden=(32, 32), num_envs=5, **extra)
+        config = cartpole_config(name, **extra)
         out = train_grid(name, env, config, 150, lrs, seeds=4)
         for lr, returns in zip(lrs, out["episode_return"]):
             final = returns[:, -10:].mean(1)

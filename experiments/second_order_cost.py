@@ -1,13 +1,14 @@
 """Cost of one iteration of each variance-reduced agent ÷ one gpomdp iteration
 at the same gradient batch, in one process on one machine.
 
-    python experiments/vr_pg/cost.py                       # cartpole and hopper, N = 10
-    python experiments/vr_pg/cost.py --envs cartpole --num-envs 32
+    python experiments/second_order_cost.py                     # cartpole and hopper, N = 10
+    python experiments/second_order_cost.py --envs cartpole --num-envs 32
 
 HARPG and SHARP sample a second batch (`hessian_envs`, N by default, the
 paper's two trajectories) and compute B·v on it, so their iteration also
 simulates twice the env steps; the target is ≤ 2.5× gpomdp's time.  The
-table also gives the ratio with a Hessian batch of 2 episodes.
+table also gives the ratio with a Hessian batch of 2 episodes.  Timing is
+throughput.py's (best of `--repeats` runs of `--iterations` scanned updates).
 """
 
 from __future__ import annotations
@@ -19,29 +20,12 @@ import platform
 import time
 
 import jax
+from throughput import training
 
 from rlx import agents
 from rlx.envs import make
-from rlx.train import init_carry, run_updates
 
 AGENTS = ["gpomdp", "npg_igt", "harpg", "n_harpg", "sharp"]
-
-
-def iteration_seconds(name: str, env, config, iterations: int, repeats: int) -> tuple[float, float]:
-    """(compile s, best-of-`repeats` seconds per iteration) of `iterations` scanned updates."""
-    agent = agents.get(name)
-    carry = jax.jit(lambda k: init_carry(agent, env, config, k))(jax.random.key(0))
-    program = jax.jit(lambda c: run_updates(agent, env, config, c, iterations))
-    t0 = time.perf_counter()
-    compiled = program.lower(carry).compile()
-    compile_s = time.perf_counter() - t0
-    jax.block_until_ready(compiled(carry))
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        jax.block_until_ready(compiled(carry))
-        best = min(best, time.perf_counter() - t0)
-    return compile_s, best / iterations
 
 
 def main() -> None:
@@ -50,7 +34,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, default=10)
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "cost.json"))
+    parser.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "second_order_cost.json"))
     args = parser.parse_args()
 
     rows = []
@@ -61,17 +45,15 @@ def main() -> None:
             default = agents.config(name).replace(num_envs=args.num_envs)
             hessian_batches = [args.num_envs, 2] if hasattr(default, "hessian_envs") else [None]
             for hessian_envs in hessian_batches:
-                config = default
-                if hessian_envs is not None:
-                    config = config.replace(hessian_envs=hessian_envs)
-                compile_s, seconds = iteration_seconds(name, env, config, args.iterations, args.repeats)
+                config = default if hessian_envs is None else default.replace(hessian_envs=hessian_envs)
+                timing = training(agents.get(name), env, config, args.iterations, args.repeats)
+                seconds = timing["iteration_s"]
                 base = seconds if name == "gpomdp" else base
-                row = dict(env=env_name, agent=name, num_envs=args.num_envs, hessian_envs=hessian_envs,
-                           env_steps=agents.get(name).env_steps_per_update(env, config),
-                           iteration_s=seconds, ratio=seconds / base, compile_s=compile_s)
-                rows.append(row)
+                rows.append(dict(env=env_name, agent=name, num_envs=args.num_envs, hessian_envs=hessian_envs,
+                                 env_steps=agents.get(name).env_steps_per_update(env, config),
+                                 iteration_s=seconds, ratio=seconds / base, compile_s=timing["compile_s"]))
                 print(f"{env_name:10s} {name:8s} N={args.num_envs} hess={hessian_envs!s:4s} "
-                      f"{seconds * 1e3:8.1f} ms/iter  ×{seconds / base:5.2f} gpomdp  compile {compile_s:5.1f}s",
+                      f"{seconds * 1e3:8.1f} ms/iter  ×{seconds / base:5.2f} gpomdp  compile {timing['compile_s']:5.1f}s",
                       flush=True)
     meta = dict(date=time.strftime("%Y-%m-%d"), machine=platform.processor() or platform.machine(),
                 cpus=os.cpu_count(), jax=jax.__version__, backend=jax.default_backend())
