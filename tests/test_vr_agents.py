@@ -63,8 +63,11 @@ def _two_steps(name, **config):
     state = agent.State(params=w, prev_params=w, d={"w": jnp.zeros(2)}, t=jnp.asarray(0))
     states = []
     for i in range(2):
-        state, _ = agent.update(jax.random.key(i), state, None, config)
+        state, metrics = agent.update(jax.random.key(i), state, None, config)
         states.append(state)
+    # Every stand-in batch holds one transition: `transitions` counts each
+    # batch the update sampled (HARPG and SHARP: τ_t and τ̂_t).
+    assert metrics["transitions"] == (1 if name == "npg_igt" else 2)
     return states
 
 
