@@ -5,8 +5,11 @@
     env = make("hopper", backend="spring")       # Brax
     env = make("cliffwalking", horizon=100)      # native tabular MDP
     env = make("toytext:FrozenLake-v1", is_slippery=False)
+    env = make("gymnasium:CartPole-v1")           # any gymnasium env, stepped on the host
 
-Every env keeps the contract of `rlx.envs.base.Env`.
+Every env keeps the contract of `rlx.envs.base.Env`.  `gymnasium:<id>` runs
+`gymnasium.make(id, **kwargs)` (`max_steps` overrides its time limit) as a
+host-side vector env behind `jax.pure_callback`s (rlx.envs.gymnasium_env).
 """
 
 from __future__ import annotations
@@ -37,6 +40,16 @@ def _brax(name: str) -> Callable[..., Env]:
         from rlx.envs.brax_env import BraxEnv
 
         return BraxEnv(name, backend=backend, episode_length=episode_length)
+
+    return factory
+
+
+def _gymnasium(env_id: str) -> Callable[..., Env]:
+    def factory(max_steps: int | None = None, **make_kwargs) -> Env:
+        """Other keyword arguments go to gymnasium.make."""
+        from rlx.envs.gymnasium_env import GymnasiumEnv
+
+        return GymnasiumEnv(env_id, max_steps=max_steps, **make_kwargs)
 
     return factory
 
@@ -110,7 +123,7 @@ REGISTRY: dict[str, Callable[..., Env]] = {
     "frozenlake": _frozenlake,
     "taxi": _toytext("Taxi-v4"),
 }
-PREFIXES = {"gymnax:": _gymnax, "toytext:": _toytext}
+PREFIXES = {"gymnax:": _gymnax, "toytext:": _toytext, "gymnasium:": _gymnasium}
 
 
 def names() -> list[str]:

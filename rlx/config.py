@@ -44,6 +44,25 @@ class RunConfig:
     total_steps: int = 500_000  # env-step budget per seed (rounded up to whole chunks)
     out: str = ""  # run folder; "" = runs/<agent>-<env>-<time>
     log_every: int = 10  # iterations per compiled chunk (one progress line a chunk)
+    checkpoint_every: int = 100  # iterations between Orbax checkpoints (rounded up to whole chunks); 0 = only at the end
+    keep_checkpoints: int = 3  # how many of the latest checkpoints to keep
+    eval_every: int = 100  # iterations between deterministic evaluations (rounded up to chunks); 0 = never
+    eval_episodes: int = 10  # episodes a seed in each evaluation (greedy or mean action)
+    resume: str = ""  # a run folder to continue from its latest checkpoint (takes no other key)
+    tensorboard: bool = True  # TensorBoard event files in <out>/tb
+    wandb: str = ""  # a Weights & Biases project to log to ("" = off; needs `pip install wandb`)
+    devices: int = 0  # CPU only: XLA devices to split the host into; 0 = one a core
+    coordinator: str = ""  # multi-host: the jax.distributed coordinator, host:port
+    num_processes: int = 1  # multi-host: how many processes run this job
+    process_id: int = 0  # multi-host: this process's index
+
+
+# Run fields that say how a run is kept, not what it computes: left out of a
+# run's label (rlx.plot) and free to differ between runs that must agree.
+BOOKKEEPING = (
+    "seed", "seeds", "out", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_episodes",
+    "resume", "tensorboard", "wandb", "devices", "coordinator", "num_processes", "process_id",
+)
 
 
 def _closest(name: str, choices) -> str:
@@ -155,9 +174,10 @@ def coerce_kwargs(fn, overrides: dict[str, str], group: str) -> dict[str, Any]:
     return kwargs
 
 
-def split_overrides(argv: list[str]) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
-    """`key=value` words into (run fields, agent.* fields, env.* kwargs)."""
-    run, agent, env = {}, {}, {}
+def split_overrides(argv: list[str]) -> tuple[dict[str, str], dict[str, str], dict[str, str], dict[str, str]]:
+    """`key=value` words into (run fields, agent.* fields, env.* kwargs,
+    sweep.agent.* lists)."""
+    run, agent, env, sweep = {}, {}, {}, {}
     for word in argv:
         if "=" not in word:
             raise ConfigError(f"expected key=value, got {word!r}")
@@ -165,7 +185,11 @@ def split_overrides(argv: list[str]) -> tuple[dict[str, str], dict[str, str], di
         key = key.strip()
         if not key:
             raise ConfigError(f"expected key=value, got {word!r}")
-        if key.startswith("agent."):
+        if key.startswith("sweep."):
+            if not key.startswith("sweep.agent.") or key == "sweep.agent.":
+                raise ConfigError(f"only agent fields can be swept: sweep.agent.<field>=[...], got {key!r}")
+            sweep[key[len("sweep.agent."):]] = text
+        elif key.startswith("agent."):
             agent[key[len("agent."):]] = text
         elif key.startswith("env."):
             env[key[len("env."):]] = text
@@ -173,7 +197,34 @@ def split_overrides(argv: list[str]) -> tuple[dict[str, str], dict[str, str], di
             if key in run:
                 raise ConfigError(f"{key} is given twice")
             run[key] = text
-    return run, agent, env
+    for name in sweep.keys() & agent.keys():
+        raise ConfigError(f"agent.{name} is both set and swept; give one")
+    return run, agent, env, sweep
+
+
+def parse_sweep(instance, sweep: dict[str, str]) -> dict[str, list]:
+    """`field=[v1,v2,…]` texts into {field: values} for the traced numeric
+    fields of the config dataclass `instance`; several fields make a grid."""
+    types = field_types(type(instance))
+    fields = {f.name: f for f in dataclasses.fields(instance)}
+    grid = {}
+    for name, text in sweep.items():
+        where = f"sweep.agent.{name}"
+        if name not in types:
+            raise ConfigError(f"unknown key {where!r}; {_closest(name, types)}")
+        if not fields[name].metadata.get("pytree_node", True):
+            raise ConfigError(f"{where}: agent.{name} shapes the program (static) and cannot be swept; run one job a value")
+        values = parse_literal(text)
+        if not isinstance(values, (list, tuple)) or not values:
+            raise ConfigError(f"{where} must be a non-empty list like [0.01,0.1], got {text!r}")
+        annotation = types[name]
+        numeric = {int, float} & ({annotation} | set(typing.get_args(annotation)))
+        if not numeric:
+            raise ConfigError(f"{where}: only numeric fields can be swept, agent.{name} is {annotation}")
+        grid[name] = [coerce(v, annotation, f"{where}[{i}]") for i, v in enumerate(values)]
+        if any(v is None for v in grid[name]):
+            raise ConfigError(f"{where}: values must be numbers, got None")
+    return grid
 
 
 def to_dict(instance) -> dict[str, Any]:

@@ -1,19 +1,26 @@
 """The experiment runner.
 
-    python -m rlx.run                                   # gpomdp on cartpole, 4 seeds
-    python -m rlx.run agent=gpomdp env=cartpole seeds=8 total_steps=2e5 out=runs/demo
-    python -m rlx.run env=hopper agent.optimizer=adam agent.lr=3e-3 env.backend=positional
+    python -m rlx.run                                   # gpomdp on cartpole, 8 seeds
+    python -m rlx.run agent=harpg env=hopper seeds=4 total_steps=2e5 out=runs/demo
+    python -m rlx.run sweep.agent.lr=[0.01,0.03,0.1] seeds=4   # one program: 3 values × 4 seeds
+    python -m rlx.run resume=runs/demo                  # continue from the latest checkpoint
 
 Overrides are `key=value`: the run's own fields (rlx.config.RunConfig),
-`agent.<field>` for the agent's Config and `env.<arg>` for the env's
-constructor.  Bad input is one line on stderr and exit code 2, before anything
-compiles.  Seeds are vmapped inside one compiled chunk of `log_every`
-iterations; between chunks the host writes metrics.jsonl and a progress line.
+`agent.<field>` for the agent's Config, `env.<arg>` for the env's constructor
+and `sweep.agent.<field>=[v1,v2,…]` for a grid over traced agent fields.  Bad
+input is one line on stderr and exit code 2, before anything compiles.
+
+Every run of a job (sweep point × seed) lies on one axis, vmapped in one
+compiled chunk of `log_every` iterations and sharded over all devices.  Between
+chunks the host writes metrics.jsonl, TensorBoard scalars and a progress line,
+evaluates every `eval_every` iterations and checkpoints every
+`checkpoint_every` iterations.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -24,14 +31,30 @@ from typing import Any
 
 import gymnasium
 import jax
-import jax.numpy as jnp
 import numpy as np
 
-from rlx import agents, envs
-from rlx.config import ConfigError, RunConfig, apply_overrides, coerce_kwargs, split_overrides, to_dict
-from rlx.train import init_carry, run_updates
+from rlx import agents, devices, envs
+from rlx.checkpoint import Checkpoints
+from rlx.config import (
+    BOOKKEEPING,
+    ConfigError,
+    RunConfig,
+    apply_overrides,
+    coerce_kwargs,
+    parse_literal,
+    parse_sweep,
+    split_overrides,
+    to_dict,
+)
+from rlx.logs import METRICS, RunLog
+from rlx.rollout import episode_horizon
+from rlx.train import evaluate, init_carry, run_updates
 
 USAGE = __doc__.split("\n\n")[1]
+MAX_SEED = 2**31  # jax.random.key takes a 32-bit seed
+EVAL_STREAM = 0xE7A1  # eval keys: fold_in(key(seed), EVAL_STREAM), apart from training's
+# Keys that may accompany resume=: where and how the job runs, not what it computes.
+RESUME_KEYS = ("resume", "devices", "coordinator", "num_processes", "process_id")
 
 
 @dataclasses.dataclass
@@ -39,14 +62,22 @@ class Plan:
     """Everything resolved from the command line, before compiling."""
 
     run: RunConfig
+    argv: list[str]  # the overrides that define the job (what resume= replays)
     agent: ModuleType
-    agent_config: Any
+    agent_config: Any  # the base config, before the sweep
     env: Any
     env_kwargs: dict
+    sweep: dict[str, list]  # agent field -> values; the grid is their product
+    points: list[dict]  # the grid, one {field: value} a point
+    configs: Any  # the agent config with every numeric field an array over runs
+    seeds: np.ndarray  # [runs] seed of each run
+    num_runs: int  # points × seeds; the arrays are padded to a multiple of the devices
+    sharding: Any
     steps_per_update: int
     chunk: int  # iterations per compiled chunk
     num_chunks: int
     out: str
+    resuming: bool
     lowered_chunk: Any  # the chunk program, traced and lowered, not yet compiled
     trace_s: float
 
@@ -54,27 +85,81 @@ class Plan:
     def num_iterations(self) -> int:
         return self.chunk * self.num_chunks
 
+    def every(self, iterations: int) -> int:
+        """`iterations` rounded up to whole chunks (0 = only at the end)."""
+        return math.ceil(iterations / self.chunk) if iterations > 0 else self.num_chunks
+
+    def point_of(self, r: int) -> dict:
+        return self.points[r // self.run.seeds]
+
+
+def _resume_argv(argv: list[str], folder: str) -> list[str]:
+    """The job's own overrides, read back from the run folder's config.json."""
+    extra = [w for w in argv if w.split("=", 1)[0] not in RESUME_KEYS]
+    if extra:
+        raise ConfigError(f"resume= continues a run as it was configured; drop {extra[0]!r}")
+    path = os.path.join(folder, "config.json")
+    try:
+        with open(path) as f:
+            saved = json.load(f)["argv"]
+    except FileNotFoundError:
+        raise ConfigError(f"resume={folder}: no run there ({path} is missing)") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"resume={folder}: cannot read {path}: {_one_line(err)}") from None
+    if not isinstance(saved, list) or not all(isinstance(w, str) for w in saved):
+        raise ConfigError(f"resume={folder}: {path} has no list of overrides")
+    where = [w for w in argv if w.split("=", 1)[0] in RESUME_KEYS[1:]]
+    return saved + where + [f"out={folder}"]
+
 
 def plan(argv: list[str]) -> Plan:
     """Parses and checks the command line; ConfigError on any bad input."""
-    run_over, agent_over, env_over = split_overrides(argv)
+    run_over, _, _, _ = split_overrides(argv)
+    resuming = "resume" in run_over
+    if resuming:
+        argv = _resume_argv(argv, run_over["resume"])
+    run_over, agent_over, env_over, sweep_over = split_overrides(argv)
     run = apply_overrides(RunConfig(), run_over, "")
-    for name in ("seeds", "total_steps", "log_every"):
+    for name in ("seeds", "total_steps", "log_every", "eval_episodes", "num_processes"):
         if getattr(run, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(run, name)}")
+    for name in ("checkpoint_every", "keep_checkpoints", "eval_every"):
+        if getattr(run, name) < 0:
+            raise ConfigError(f"{name} must be 0 or positive, got {getattr(run, name)}")
     if run.seed < 0 or run.seed + run.seeds > MAX_SEED:
         raise ConfigError(f"seeds must lie in [0, {MAX_SEED}): got seed={run.seed} seeds={run.seeds}")
+    if run.num_processes > 1 and not run.out:
+        raise ConfigError("a multi-process run needs out=<run folder> (the same on every process)")
+    if run.wandb:
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise ConfigError("wandb= needs the wandb package: pip install wandb") from None
+    devices.configure(run)
     try:
         agent = agents.get(run.agent)
         env_factory = envs.factory(run.env)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     agent_config = apply_overrides(agents.config(run.agent), agent_over, "agent.")
+    sweep = parse_sweep(agent_config, sweep_over)
     env_kwargs = coerce_kwargs(env_factory, env_over, "env.")
     try:
         env = envs.make(run.env, **env_kwargs)
     except (ValueError, TypeError, KeyError, gymnasium.error.Error) as err:
         raise ConfigError(f"env {run.env}: {_one_line(err)}") from None
+    host_env = getattr(env, "host_env", False)
+    if host_env and run.num_processes > 1:
+        raise ConfigError(f"env {run.env} is stepped on the host and runs in one process")
+
+    points = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
+    num_runs = len(points) * run.seeds
+    mesh = devices.run_mesh(single_device=host_env)
+    padded = math.ceil(num_runs / mesh.size) * mesh.size  # idle copies of the last run fill the devices
+    per_run = [points[min(r, num_runs - 1) // run.seeds] for r in range(padded)]
+    seeds = np.array([run.seed + min(r, num_runs - 1) % run.seeds for r in range(padded)], np.int32)
+    configs = _batched_config(agent_config, per_run)
+    sharding = devices.run_sharding(mesh)
 
     try:
         steps_per_update = agent.env_steps_per_update(env, agent_config)
@@ -87,30 +172,69 @@ def plan(argv: list[str]) -> Plan:
         # static choice in the agent config surfaces here as one line; the
         # run then only compiles what was lowered.
         t0 = time.perf_counter()
-        lowered = _chunk_program(agent, env, agent_config, chunk).lower(
-            jax.eval_shape(_init_program(agent, env, agent_config), _seed_keys(run))
-        )
+        programs = Programs(agent, env, chunk, sharding, run.eval_episodes)
+        placed = lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=sharding)
+        lowered = programs.chunk.lower(jax.tree.map(placed, configs), programs.abstract_carry(configs, seeds))
         trace_s = time.perf_counter() - t0
     except ValueError as err:
         raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
-    out = _claim_run_folder(run)
-    return Plan(run, agent, agent_config, env, env_kwargs, steps_per_update, chunk, num_chunks, out, lowered, trace_s)
+    if resuming:
+        out = run.out
+    else:
+        out = _claim_run_folder(run) if jax.process_index() == 0 else run.out
+        devices.barrier("rlx.run: run folder claimed")
+    job = [w for w in argv if w.split("=", 1)[0] not in ("out",) + RESUME_KEYS]
+    return Plan(run, job, agent, agent_config, env, env_kwargs, sweep, points, configs, seeds, num_runs, sharding,
+                steps_per_update, chunk, num_chunks, out, resuming, lowered, trace_s)
 
 
-def _seed_keys(run: RunConfig) -> jax.Array:
-    """Seed i of the run uses jax.random.key(seed + i)."""
-    return jax.vmap(jax.random.key)(jnp.arange(run.seed, run.seed + run.seeds))
+def _batched_config(config, per_run: list[dict]):
+    """`config` with every traced (numeric) field an array over runs: run r
+    takes its sweep point's value, or the config's own."""
+    changes = {}
+    for field in dataclasses.fields(config):
+        if not field.metadata.get("pytree_node", True):
+            continue
+        values = [point.get(field.name, getattr(config, field.name)) for point in per_run]
+        if all(v is None for v in values):
+            continue
+        array = np.asarray(values)
+        dtype = np.float32 if np.issubdtype(array.dtype, np.floating) else np.int32 if array.dtype.kind in "iu" else array.dtype
+        changes[field.name] = array.astype(dtype)
+    return config.replace(**changes)
 
 
-def _init_program(agent, env, config):
-    return jax.jit(jax.vmap(lambda k: init_carry(agent, env, config, k)))
+class Programs:
+    """The jitted programs of a run, each vmapped over the runs axis: `init`
+    (configs, seeds) -> carry, `chunk` (configs, carry) -> (carry, metrics),
+    `evaluate` (configs, seeds, state) -> eval metrics.  Evaluation is its own
+    program, so evaluating never recompiles the training chunk.
 
+    `init` runs whole on one device and its result is then sharded: under
+    jaxlib 0.10 a program with several LAPACK calls (the orthogonal
+    initialisers' QRs) sharded over exactly 2 CPU devices deadlocks."""
 
-def _chunk_program(agent, env, config, chunk: int):
-    return jax.jit(jax.vmap(lambda c: run_updates(agent, env, config, c, chunk)), donate_argnums=0)
+    def __init__(self, agent, env, chunk: int, sharding, eval_episodes: int):
+        def init(config, seed):
+            return init_carry(agent, env, config, jax.random.key(seed))
 
+        def updates(config, carry):
+            return run_updates(agent, env, config, carry, chunk, check_finite=True)
 
-MAX_SEED = 2**31  # jax.random.key takes a 32-bit seed
+        def evaluation(config, seed, state):
+            key = jax.random.fold_in(jax.random.key(seed), EVAL_STREAM)
+            horizon = episode_horizon(env, getattr(config, "horizon", 0))
+            return evaluate(agent, env, config, state, key, eval_episodes, horizon)
+
+        self.init = jax.jit(jax.vmap(init))
+        self.chunk = jax.jit(jax.vmap(updates), out_shardings=sharding, donate_argnums=1)
+        self.evaluate = jax.jit(jax.vmap(evaluation), out_shardings=sharding)
+        self.sharding = sharding
+
+    def abstract_carry(self, configs, seeds):
+        """The carry's shapes and dtypes, placed as the run places it."""
+        shapes = jax.eval_shape(self.init, configs, seeds)
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), shapes)
 
 
 def _one_line(err: Exception) -> str:
@@ -137,87 +261,201 @@ def _claim_run_folder(run: RunConfig) -> str:
         except OSError as err:
             raise ConfigError(f"cannot create run folder {out}: {err.strerror}") from None
         return out
-    raise ConfigError(f"run folder {candidates[0]} already exists and is not empty; choose another out=")
-
-
-METRICS = "metrics.jsonl"
+    raise ConfigError(f"run folder {candidates[0]} already exists and is not empty; choose another out= or resume=")
 
 
 def _fmt_return(values: np.ndarray) -> str:
     return f"{np.mean(values):9.2f} ± {np.std(values):7.2f}"
 
 
+def label(point: dict) -> str:
+    """A sweep point as text: 'agent.lr=0.03 agent.discount=0.9'."""
+    return " ".join(f"agent.{k}={v:g}" for k, v in point.items())
+
+
+def _record(p: Plan) -> dict:
+    """config.json: the resolved run, agent and env, and what resume= and
+    rlx.plot read back (argv, overrides, sweep)."""
+    overrides = {}
+    for word in p.argv:
+        key, text = word.split("=", 1)
+        if key not in BOOKKEEPING and key != "agent" and not key.startswith("sweep."):
+            overrides[key] = parse_literal(text)
+    return {
+        "run": to_dict(p.run),
+        "agent": to_dict(p.agent_config),
+        "env": {"name": p.run.env, **p.env_kwargs},
+        "argv": p.argv,
+        "overrides": overrides,
+        "sweep": {f"agent.{k}": v for k, v in p.sweep.items()},
+        "steps_per_update": p.steps_per_update,
+        "iterations": p.num_iterations,
+        "chunk": p.chunk,
+        "jax": jax.__version__,
+        "devices": [str(d) for d in p.sharding.mesh.devices.flat],
+        "processes": jax.process_count(),
+    }
+
+
+class NonFinite(FloatingPointError):
+    """NaN or Inf in a run's state or metrics."""
+
+
+def _first_nonfinite(metrics: dict, num_runs: int):
+    """(metric name, run, step in chunk) of the earliest non-finite value, or None."""
+    found = []
+    for name, v in metrics.items():
+        bad = ~v[:num_runs] if name == "state_finite" else ~np.isfinite(v[:num_runs])
+        if bad.any():
+            r, i = np.argwhere(bad)[np.argmin(np.argwhere(bad)[:, 1])]
+            found.append((i, r, "the agent state (params)" if name == "state_finite" else name))
+    if not found:
+        return None
+    i, r, name = min(found)
+    return name, int(r), int(i)
+
+
 def execute(p: Plan) -> dict:
     """Compiles and runs the plan, writing the run folder; returns the summary."""
     run = p.run
-    config_record = {
-        "run": to_dict(run),
-        "agent": to_dict(p.agent_config),
-        "env": {"name": run.env, **p.env_kwargs},
-        "steps_per_update": p.steps_per_update,
-        "iterations": p.num_iterations,
-        "jax": jax.__version__,
-        "devices": [str(d) for d in jax.devices()],
-    }
-    with open(os.path.join(p.out, "config.json"), "w") as f:
-        json.dump(config_record, f, indent=2)
-
-    agent, env, config = p.agent, p.env, p.agent_config
-    seeds = np.arange(run.seed, run.seed + run.seeds)
+    main_process = jax.process_index() == 0
+    record = _record(p)
+    if main_process and not p.resuming:
+        with open(os.path.join(p.out, "config.json"), "w") as f:
+            json.dump(record, f, indent=2)
+    programs = Programs(p.agent, p.env, p.chunk, p.sharding, run.eval_episodes)
+    configs = devices.put(p.configs, p.sharding)
+    seeds = devices.put(p.seeds, p.sharding)
+    checkpoints = Checkpoints(p.out, run.keep_checkpoints)
     print(
-        f"rlx.run: {run.agent} on {run.env}, {run.seeds} seeds, {p.num_iterations} iterations "
-        f"× {p.steps_per_update:,} env steps → {p.out}",
+        f"rlx.run: {run.agent} on {run.env}, {len(p.points)} point(s) × {run.seeds} seeds on "
+        f"{p.sharding.mesh.size} device(s), {p.num_iterations} iterations × {p.steps_per_update:,} env steps → {p.out}",
         flush=True,
     )
 
     t0 = time.perf_counter()
-    carry = _init_program(agent, env, config)(_seed_keys(run))
+    start, samples, truncate_to, last_saved = 0, np.zeros(len(p.seeds), np.int64), None, None
+    latest = checkpoints.latest() if p.resuming else None
+    if p.resuming and latest is None:
+        truncate_to = 0  # killed before its first checkpoint: start over
+        print("no checkpoint yet: starting from the beginning", flush=True)
+    if latest is not None:
+        carry, progress = checkpoints.restore(latest, programs.abstract_carry(p.configs, p.seeds), p.sharding)
+        start, samples, truncate_to = progress["chunks_done"], np.array(progress["samples"]), progress["metrics_bytes"]
+        last_saved = latest
+        print(f"resumed at iteration {latest} from {os.path.join(p.out, 'checkpoints')}", flush=True)
+    else:
+        carry = devices.put(programs.init(p.configs, p.seeds), p.sharding)
     compiled = p.lowered_chunk.compile()
+    evaluation = programs.evaluate.lower(configs, seeds, carry.state).compile() if run.eval_every else None
     compile_s = p.trace_s + time.perf_counter() - t0
     print(f"compiled in {compile_s:.1f}s", flush=True)
 
-    metrics_path = os.path.join(p.out, METRICS)
-    run_s = 0.0
-    last_returns = None
-    samples = np.zeros(run.seeds, np.int64)  # transitions used so far, per seed
-    with open(metrics_path, "a") as log:
-        for c in range(p.num_chunks):
+    log = None
+    if main_process:
+        log = RunLog(p.out, tensorboard=run.tensorboard, wandb_project=run.wandb, record=record,
+                     truncate_to=truncate_to, purge_step=(start * p.chunk + 1) * p.steps_per_update if p.resuming else None)
+    n, eval_chunks, ckpt_chunks = p.num_runs, p.every(run.eval_every), p.every(run.checkpoint_every)
+    run_s, last_returns, last_eval = 0.0, None, None
+    try:
+        for c in range(start, p.num_chunks):
             t_chunk = time.perf_counter()
-            carry, metrics = compiled(carry)
-            metrics = jax.device_get(metrics)  # once a chunk: {name: [seeds, chunk]}
+            carry, metrics = compiled(configs, carry)
+            metrics = devices.gather(metrics)  # once a chunk: {name: [runs, chunk]}
             run_s += time.perf_counter() - t_chunk
-            start = c * p.chunk
-            # samples: the cumulative count of the agent's `transitions`.
-            used = samples[:, None] + np.cumsum(metrics.get("transitions", np.zeros((run.seeds, p.chunk))), 1)
+            done = c + 1 == p.num_chunks
+            evals = None
+            if evaluation is not None and ((c + 1) % eval_chunks == 0 or done):
+                evals = devices.gather(evaluation(configs, seeds, carry.state))
+                last_eval = evals["eval_return"][:n]
+            finite = metrics.pop("state_finite")
+            first_bad = _first_nonfinite({**metrics, "state_finite": finite}, n)
+            used = samples[:, None] + np.cumsum(metrics.get("transitions", np.zeros_like(finite, float)), 1)
             samples = used[:, -1].astype(np.int64)
-            for i in range(p.chunk):
-                it = start + i
-                for s, seed in enumerate(seeds):
-                    row = {"iteration": it, "env_steps": (it + 1) * p.steps_per_update, "samples": int(used[s, i]),
-                           "seed": int(seed)}
-                    row.update({k: float(v[s, i]) for k, v in metrics.items()})
-                    log.write(json.dumps(row) + "\n")
-            log.flush()
-            bad = {k: v for k, v in metrics.items() if not np.all(np.isfinite(v))}
-            if bad:
-                name, v = next(iter(bad.items()))
-                s, i = np.argwhere(~np.isfinite(v))[0]
-                raise FloatingPointError(
-                    f"{name} is not finite at iteration {start + i}, seed {seeds[s]}; run stopped"
-                )
-            last_returns = metrics["episode_return"][:, -1]
-            done_steps = (start + p.chunk) * p.steps_per_update
-            rate = done_steps * run.seeds / max(run_s, 1e-9)
+            offset = log.write(*_chunk_rows(p, c, metrics, evals, used)) if log else 0
+            if first_bad is not None:
+                name, r, i = first_bad
+                where = f"seed {p.seeds[r]}" + (f" ({label(p.point_of(r))})" if p.sweep else "")
+                kept = f"the last good checkpoint is iteration {last_saved}" if last_saved is not None else "no checkpoint was saved"
+                raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, {where}; run stopped, {kept}")
+            if (c + 1) % ckpt_chunks == 0 or done:
+                iteration = (c + 1) * p.chunk
+                checkpoints.save(iteration, carry, {"chunks_done": c + 1, "samples": samples.tolist(), "metrics_bytes": offset})
+                last_saved = iteration
+            last_returns = metrics["episode_return"][:n, -1]
+            done_steps = (c + 1) * p.chunk * p.steps_per_update
+            rate = (c + 1 - start) * p.chunk * p.steps_per_update * n / max(run_s, 1e-9)
+            shown = "" if evals is None else f"  eval {np.mean(last_eval):9.2f}"
             print(
-                f"iter {start + p.chunk:6d}/{p.num_iterations}  env steps {done_steps:>12,}  "
-                f"return {_fmt_return(last_returns)}  {rate:>11,.0f} steps/s",
+                f"iter {(c + 1) * p.chunk:6d}/{p.num_iterations}  env steps {done_steps:>12,}  "
+                f"return {_fmt_return(last_returns)}{shown}  {rate:>11,.0f} steps/s",
                 flush=True,
             )
+    finally:
+        checkpoints.close()
+        if log:
+            log.close()
 
+    if last_returns is None:  # resumed a finished run
+        print(f"{p.out} is already complete", flush=True)
+        with open(os.path.join(p.out, "summary.json")) as f:
+            return json.load(f)
+    summary = _summary(p, last_returns, last_eval, compile_s, run_s, start)
+    if main_process:
+        with open(os.path.join(p.out, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        from rlx.plot import PlotError, plot_runs
+
+        try:
+            plot_runs([p.out], os.path.join(p.out, "curves.png"))
+        except PlotError as err:
+            print(f"rlx.run: no curves.png: {err}", file=sys.stderr)
+    print(
+        f"done: final return {_fmt_return(last_returns)} (mean ± std over {n} runs); "
+        f"{summary['env_steps_per_seed']:,} env steps a run in {run_s:.1f}s "
+        f"({summary['steps_per_second']:,.0f} steps/s) after {compile_s:.1f}s compile; "
+        f"metrics in {os.path.join(p.out, METRICS)}",
+        flush=True,
+    )
+    for point in summary.get("points", []):
+        print(f"  {point['label']}: final return {point['final_return_mean']:.2f} ± {point['final_return_std']:.2f}")
+    return summary
+
+
+def _chunk_rows(p: Plan, c: int, metrics: dict, evals: dict | None, used: np.ndarray):
+    """metrics.jsonl rows (one an iteration and run) and TensorBoard scalars
+    (means over seeds, one series a sweep point) of chunk `c`."""
+    rows, scalars = [], []
+    swept = [{f"agent.{k}": v for k, v in point.items()} for point in p.points]
+    for i in range(p.chunk):
+        it = c * p.chunk + i
+        step = (it + 1) * p.steps_per_update
+        last = i == p.chunk - 1
+        for r in range(p.num_runs):
+            row = {"iteration": it, "env_steps": step, "samples": int(used[r, i]), "seed": int(p.seeds[r])}
+            row.update(swept[r // p.run.seeds])
+            row.update({k: float(v[r, i]) for k, v in metrics.items()})
+            if evals is not None and last:
+                row.update({k: float(v[r]) for k, v in evals.items()})
+            rows.append(row)
+        values = {}
+        for g, point in enumerate(p.points):
+            runs = slice(g * p.run.seeds, (g + 1) * p.run.seeds)
+            suffix = f"/{label(point)}" if p.sweep else ""
+            values.update({f"{k}{suffix}": float(np.mean(v[runs, i])) for k, v in metrics.items()})
+            if evals is not None and last:
+                values.update({f"{k}{suffix}": float(np.mean(v[runs])) for k, v in evals.items()})
+        scalars.append((step, values))
+    return rows, scalars
+
+
+def _summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int) -> dict:
+    run, n = p.run, p.num_runs
+    iterations_run = (p.num_chunks - start) * p.chunk
     summary = {
         "agent": run.agent,
         "env": run.env,
-        "seeds": [int(s) for s in seeds],
+        "seeds": [int(s) for s in p.seeds[:n]],
         "iterations": p.num_iterations,
         "env_steps_per_seed": p.num_iterations * p.steps_per_update,
         "final_return_mean": float(np.mean(last_returns)),
@@ -225,17 +463,17 @@ def execute(p: Plan) -> dict:
         "final_returns": [float(x) for x in last_returns],
         "compile_seconds": compile_s,
         "run_seconds": run_s,
-        "steps_per_second": p.num_iterations * p.steps_per_update * run.seeds / max(run_s, 1e-9),
+        "steps_per_second": iterations_run * p.steps_per_update * n / max(run_s, 1e-9),
+        "resumed_at_iteration": start * p.chunk if p.resuming else None,
     }
-    with open(os.path.join(p.out, "summary.json"), "w") as f:
-        json.dump(summary, f, indent=2)
-    print(
-        f"done: final return {_fmt_return(last_returns)} (mean ± std over {run.seeds} seeds); "
-        f"{summary['env_steps_per_seed']:,} env steps a seed in {run_s:.1f}s "
-        f"({summary['steps_per_second']:,.0f} steps/s) after {compile_s:.1f}s compile; "
-        f"metrics in {metrics_path}",
-        flush=True,
-    )
+    if last_eval is not None:
+        summary["final_eval_return_mean"] = float(np.mean(last_eval))
+    if p.sweep:
+        summary["points"] = []
+        for g, point in enumerate(p.points):
+            mine = last_returns[g * run.seeds:(g + 1) * run.seeds]
+            summary["points"].append({"label": label(point), "values": point, "final_return_mean": float(np.mean(mine)),
+                                      "final_return_std": float(np.std(mine))})
     return summary
 
 
@@ -254,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         execute(p)
-    except FloatingPointError as err:
+    except NonFinite as err:
         print(f"rlx.run: error: {err}", file=sys.stderr)
         return 3
     return 0

@@ -14,7 +14,10 @@ from types import ModuleType
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 from flax import struct
+
+from rlx.rollout import collect_episodes
 
 
 @struct.dataclass
@@ -30,15 +33,48 @@ def init_carry(agent: ModuleType, env, config, key: jax.Array) -> Carry:
     return Carry(state=agent.init(init_key, env, config), key=loop_key)
 
 
-def run_updates(agent: ModuleType, env, config, carry: Carry, num_iterations: int):
-    """`num_iterations` updates by `lax.scan`; metrics stacked on a leading axis."""
+def run_updates(agent: ModuleType, env, config, carry: Carry, num_iterations: int, check_finite: bool = False):
+    """`num_iterations` updates by `lax.scan`; metrics stacked on a leading axis.
+    With `check_finite`, metrics["state_finite"] says whether every float in
+    the agent's state is finite after each update (the runner's NaN guard)."""
 
     def body(carry: Carry, _):
         key, update_key = jax.random.split(carry.key)
         state, metrics = agent.update(update_key, carry.state, env, config)
+        if check_finite:
+            metrics = {**metrics, "state_finite": all_finite(state)}
         return Carry(state=state, key=key), metrics
 
     return jax.lax.scan(body, carry, None, length=num_iterations)
+
+
+def all_finite(tree) -> jax.Array:
+    """True when no float leaf of `tree` holds a NaN or an Inf."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.array(True)
+
+
+@struct.dataclass
+class _ActingPolicy:
+    """The agent's `act` in the shape `collect_episodes` samples from."""
+
+    agent: Any = struct.field(pytree_node=False)
+    env: Any = struct.field(pytree_node=False)
+    config: Any
+    deterministic: bool = struct.field(pytree_node=False, default=True)
+
+    def sample(self, state, obs, key):
+        return self.agent.act(key, state, obs, self.env, self.config, self.deterministic)
+
+
+def evaluate(agent: ModuleType, env, config, state, key: jax.Array, num_episodes: int, horizon: int) -> dict:
+    """Mean return and length of `num_episodes` fresh episodes of the agent's
+    greedy (discrete) or mean (continuous) action, `agent.act(...,
+    deterministic=True)`.  A fixed `key` makes it a deterministic function of
+    the state: the runner evaluates every seed with its own fixed key."""
+    acting = _ActingPolicy(agent, env, config)
+    traj = collect_episodes(key, env, env.default_params, acting, state, num_episodes, horizon)
+    return {"eval_return": jnp.mean(traj.episode_return), "eval_length": jnp.mean(traj.episode_length)}
 
 
 def make_train(agent: ModuleType, env, config, num_iterations: int) -> Callable:

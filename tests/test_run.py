@@ -39,6 +39,20 @@ SMALL = ["agent=gpomdp", "env=cartpole", "agent.num_envs=4", "agent.horizon=50",
         (["env=taxi", "env.fickle_passenger=true"], "cannot be imported"),
         (["seed=-1"], "seeds must lie in"),
         (["seed=99999999999"], "seeds must lie in"),
+        (["sweep.agent.hidden=[[32],[64]]"], "static"),
+        (["sweep.agent.lr=0.1"], "must be a non-empty list"),
+        (["sweep.agent.lr=[]"], "must be a non-empty list"),
+        (["sweep.agent.lrr=[0.1]"], "did you mean lr"),
+        (["sweep.agent.lr=[0.1,'x']"], "sweep.agent.lr[1] must be a number"),
+        (["sweep.agent.lr=[0.1,fast]"], "must be a non-empty list"),
+        (["sweep.env.max_steps=[1,2]"], "only agent fields"),
+        (["sweep.agent.lr=[0.1]", "agent.lr=0.2"], "both set and swept"),
+        (["eval_episodes=0"], "eval_episodes must be at least 1"),
+        (["checkpoint_every=-1"], "checkpoint_every must be 0 or positive"),
+        (["devices=-1"], "devices must be 0"),
+        (["num_processes=2"], "needs coordinator"),
+        (["wandb=my-project"], "pip install wandb"),
+        (["tensorboard=maybe"], "tensorboard must be true or false"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys, tmp_path):
@@ -56,6 +70,21 @@ def test_existing_run_folder_is_refused(tmp_path, capsys):
     assert main(SMALL + [f"out={tmp_path / 'taken'}"]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (tmp_path / "taken" / "metrics.jsonl").read_text() == "{}\n"  # untouched
+
+
+def test_unwritable_run_folder_and_unreadable_resume_are_one_line(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert main(SMALL + [f"out={tmp_path / 'file' / 'run'}"]) == 2
+    assert "cannot create run folder" in capsys.readouterr().err
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    assert main([f"resume={tmp_path / 'broken'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "cannot read" in err
+    assert main([f"resume={tmp_path / 'nothing'}"]) == 2
+    assert "no run there" in capsys.readouterr().err
+    assert main([f"resume={tmp_path / 'broken'}", "agent.lr=0.1"]) == 2
+    assert "drop 'agent.lr=0.1'" in capsys.readouterr().err
 
 
 def test_command_line_exit_code_and_single_line():

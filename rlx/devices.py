@@ -1,0 +1,89 @@
+"""Devices: the CPU split, multi-host start-up, and the run axis sharded over
+every device with a `Mesh` and a `NamedSharding` (no pmap).
+
+The runner lays all its runs (sweep points × seeds) along one axis, "runs",
+and shards that axis over the devices.  Every run is independent, so the
+partitioned program needs no communication; each device computes its slice.
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.experimental import multihost_utils
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from rlx.config import ConfigError, RunConfig
+
+AXIS = "runs"
+
+
+def configure(run: RunConfig) -> None:
+    """Before anything touches a JAX backend: join a multi-host job, and split
+    a CPU host into `run.devices` XLA devices (0 = one a core).  A backend that
+    is already up (a second run in one Python process) keeps its devices; an
+    explicit `devices=` that cannot be honoured is an error."""
+    if run.num_processes > 1:
+        if not run.coordinator:
+            raise ConfigError("num_processes > 1 needs coordinator=<host:port> (the address of process 0)")
+        if not 0 <= run.process_id < run.num_processes:
+            raise ConfigError(f"process_id must lie in [0, {run.num_processes}), got {run.process_id}")
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        try:
+            jax.distributed.initialize(run.coordinator, run.num_processes, run.process_id)
+        except RuntimeError as err:
+            raise ConfigError(f"jax.distributed could not start: {str(err).splitlines()[0]}") from None
+    if run.devices < 0:
+        raise ConfigError(f"devices must be 0 (one a core) or positive, got {run.devices}")
+    if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
+        return  # the caller split the host already
+    wanted = run.devices or os.cpu_count() or 1
+    try:
+        jax.config.update("jax_num_cpu_devices", wanted)
+    except RuntimeError:
+        have = jax.local_devices(backend="cpu")
+        if run.devices and len(have) != run.devices:
+            raise ConfigError(
+                f"devices={run.devices}: this Python process already started JAX with {len(have)} CPU devices"
+            ) from None
+
+
+def run_mesh(single_device: bool = False) -> Mesh:
+    """A 1-D mesh over every device of every process (or the first device
+    only, for envs stepped on the host)."""
+    devices = jax.devices()[:1] if single_device else jax.devices()
+    return Mesh(np.array(devices), (AXIS,))
+
+
+def run_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (runs) axis split over the mesh, the rest replicated."""
+    return NamedSharding(mesh, PartitionSpec(AXIS))
+
+
+def put(tree, sharding: NamedSharding):
+    """Arrays that every process holds whole (host arrays, or arrays on one
+    local device; typed PRNG keys too) as global arrays sharded along their
+    leading axis."""
+
+    def one(x):
+        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+            return jax.random.wrap_key_data(one(jax.random.key_data(x)))
+        x = np.asarray(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree.map(one, tree)
+
+
+def gather(tree):
+    """Global arrays as host numpy arrays, on every process."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def barrier(name: str) -> None:
+    """Wait for every process (a no-op with one)."""
+    if jax.process_count() > 1:
+        multihost_utils.sync_global_devices(name)

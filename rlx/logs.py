@@ -1,0 +1,58 @@
+"""Where a run's metrics go, once a chunk: metrics.jsonl (always),
+TensorBoard event files (tensorboardX) and, when asked, Weights & Biases."""
+
+from __future__ import annotations
+
+import json
+import os
+
+METRICS = "metrics.jsonl"
+
+
+class RunLog:
+    """Rows to metrics.jsonl and scalars to TensorBoard / W&B.
+
+    `truncate_to` cuts metrics.jsonl back to a checkpoint's byte offset on
+    resume, so rows written after that checkpoint by a killed run are neither
+    duplicated nor kept; `purge_step` hides the same steps in TensorBoard.
+    """
+
+    def __init__(self, out: str, *, tensorboard: bool, wandb_project: str = "", record: dict | None = None,
+                 truncate_to: int | None = None, purge_step: int | None = None):
+        self.path = os.path.join(out, METRICS)
+        if truncate_to is not None:
+            os.truncate(self.path, truncate_to)
+        self.file = open(self.path, "a")
+        self.tensorboard = None
+        if tensorboard:
+            from tensorboardX import SummaryWriter
+
+            self.tensorboard = SummaryWriter(os.path.join(out, "tb"), purge_step=purge_step)
+        self.wandb = None
+        if wandb_project:
+            import wandb
+
+            self.wandb = wandb.init(project=wandb_project, config=record, dir=out)
+
+    def write(self, rows: list[dict], scalars: list[tuple[int, dict[str, float]]]) -> int:
+        """Appends `rows` (flushed) and logs `scalars` as (step, {tag: value});
+        returns metrics.jsonl's size in bytes after the rows."""
+        for row in rows:
+            self.file.write(json.dumps(row) + "\n")
+        self.file.flush()
+        for step, values in scalars:
+            if self.tensorboard is not None:
+                for tag, value in values.items():
+                    self.tensorboard.add_scalar(tag, value, step)
+            if self.wandb is not None:
+                self.wandb.log(values, step=step)
+        if self.tensorboard is not None:
+            self.tensorboard.flush()
+        return self.file.tell()
+
+    def close(self) -> None:
+        self.file.close()
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+        if self.wandb is not None:
+            self.wandb.finish()
