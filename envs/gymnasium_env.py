@@ -46,6 +46,7 @@ tells the runner this env cannot be sharded across devices.
 
 from __future__ import annotations
 
+import difflib
 import itertools
 import math
 import threading
@@ -127,6 +128,11 @@ class GymnasiumEnv(Env):
             if int(max_steps) < 1:
                 raise ValueError(f"max_steps must be at least 1, got {max_steps}")
             make_kwargs["max_episode_steps"] = int(max_steps)
+        if ":" in env_id or env_id not in gymnasium.registry:
+            # gymnasium.make("module:Id") would import `module`: only registered ids, never code.
+            close = difflib.get_close_matches(env_id, list(gymnasium.registry), n=3)
+            hint = f"did you mean {', '.join(close)}?" if close else "see gymnasium.registry"
+            raise ValueError(f"{env_id!r} is not a registered gymnasium id; {hint}")
         self.name = env_id
         self._make_kwargs = make_kwargs
         self._spec_key = repr((env_id, sorted(make_kwargs.items())))

@@ -26,17 +26,20 @@ def _to_saveable(tree):
 class Checkpoints:
     """The checkpoints of one run folder, keeping the latest `keep`."""
 
-    def __init__(self, run_folder: str, keep: int):
+    def __init__(self, run_folder: str, keep: int, read_only: bool = False):
+        self.folder = os.path.abspath(os.path.join(run_folder, "checkpoints"))
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=max(1, keep),
-            create=True,
+            max_to_keep=keep,
+            create=not read_only,
+            read_only=read_only,
             enable_async_checkpointing=False,  # a checkpoint is on disk when save returns
-            cleanup_tmp_directories=True,  # the half-written one a SIGKILL left
+            cleanup_tmp_directories=not read_only,  # the half-written one a SIGKILL left
         )
-        self.manager = ocp.CheckpointManager(os.path.abspath(os.path.join(run_folder, "checkpoints")), options=options)
+        self.manager = ocp.CheckpointManager(self.folder, options=options)
 
     def latest(self) -> int | None:
-        return self.manager.latest_step()
+        """The iteration count of the newest complete checkpoint (None: none yet)."""
+        return self.manager.latest_step() if os.path.isdir(self.folder) else None
 
     def save(self, iteration: int, carry, progress: dict) -> None:
         """Checkpoint `carry` after `iteration` iterations, with `progress`
@@ -45,18 +48,22 @@ class Checkpoints:
         self.manager.save(iteration, args=args, force=True)
         self.manager.wait_until_finished()
 
-    def restore(self, iteration: int, abstract_carry, sharding):
-        """(carry, progress) of the checkpoint at `iteration`; `abstract_carry`
-        gives the structure (jax.eval_shape of the init program), `sharding`
-        where the arrays go."""
+    def progress(self, iteration: int) -> dict:
+        """The JSON progress record saved beside the checkpoint at `iteration`."""
+        return self.manager.restore(iteration, args=ocp.args.Composite(progress=ocp.args.JsonRestore())).progress
+
+    def restore(self, iteration: int, abstract_carry, runs: int):
+        """The carry of the checkpoint at `iteration`, whole on this process's
+        first device; `abstract_carry` gives the structure (jax.eval_shape of
+        the init program) and `runs` the length of the saved runs axis (the
+        caller re-pads and re-shards it for the devices it has now)."""
+        device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         saveable = jax.eval_shape(_to_saveable, abstract_carry)
-        target = jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding), saveable)
-        args = ocp.args.Composite(carry=ocp.args.StandardRestore(target), progress=ocp.args.JsonRestore())
-        restored = self.manager.restore(iteration, args=args)
-        carry = jax.tree.map(
+        target = jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs, *s.shape[1:]), s.dtype, sharding=device), saveable)
+        restored = self.manager.restore(iteration, args=ocp.args.Composite(carry=ocp.args.StandardRestore(target)))
+        return jax.tree.map(
             lambda data, like: jax.random.wrap_key_data(data) if _is_key(like) else data, restored.carry, abstract_carry
         )
-        return carry, restored.progress
 
     def read(self, iteration: int):
         """(arrays, progress) of a checkpoint as saved (keys as key data), for

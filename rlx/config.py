@@ -45,10 +45,11 @@ class RunConfig:
     out: str = ""  # run folder; "" = runs/<agent>-<env>-<time>
     log_every: int = 10  # iterations per compiled chunk (one progress line a chunk)
     checkpoint_every: int = 100  # iterations between Orbax checkpoints (rounded up to whole chunks); 0 = only at the end
-    keep_checkpoints: int = 3  # how many of the latest checkpoints to keep
+    keep_checkpoints: int = 3  # how many of the latest checkpoints to keep (at least 1)
     eval_every: int = 100  # iterations between deterministic evaluations (rounded up to chunks); 0 = never
     eval_episodes: int = 10  # episodes a seed in each evaluation (greedy or mean action)
-    resume: str = ""  # a run folder to continue from its latest checkpoint (takes no other key)
+    resume: str = ""  # a run folder to continue from its latest checkpoint (with no other key but devices
+    #   and the multi-host ones: the job is read back from its config.json)
     tensorboard: bool = True  # TensorBoard event files in <out>/tb
     wandb: str = ""  # a Weights & Biases project to log to ("" = off; needs `pip install wandb`)
     devices: int = 0  # CPU only: XLA devices to split the host into; 0 = one a core

@@ -38,8 +38,10 @@ def configure(run: RunConfig) -> None:
     if run.devices < 0:
         raise ConfigError(f"devices must be 0 (one a core) or positive, got {run.devices}")
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
-        return  # the caller split the host already
-    wanted = run.devices or os.cpu_count() or 1
+        if run.devices:
+            raise ConfigError("devices= and XLA_FLAGS=--xla_force_host_platform_device_count both split the host; give one")
+        return
+    wanted = run.devices or len(os.sched_getaffinity(0))
     try:
         jax.config.update("jax_num_cpu_devices", wanted)
     except RuntimeError:
@@ -50,10 +52,12 @@ def configure(run: RunConfig) -> None:
             ) from None
 
 
-def run_mesh(single_device: bool = False) -> Mesh:
-    """A 1-D mesh over every device of every process (or the first device
-    only, for envs stepped on the host)."""
-    devices = jax.devices()[:1] if single_device else jax.devices()
+def run_mesh(num_runs: int, single_device: bool = False) -> Mesh:
+    """A 1-D mesh over every device of every process; in one process, no
+    more devices than runs (and only the first, for envs stepped on the host)."""
+    devices = jax.devices()
+    if jax.process_count() == 1:
+        devices = devices[: 1 if single_device else min(len(devices), num_runs)]
     return Mesh(np.array(devices), (AXIS,))
 
 
@@ -83,7 +87,8 @@ def gather(tree):
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def barrier(name: str) -> None:
-    """Wait for every process (a no-op with one)."""
-    if jax.process_count() > 1:
-        multihost_utils.sync_global_devices(name)
+def agree(failed: bool) -> bool:
+    """Process 0's `failed`, on every process (itself with one process)."""
+    if jax.process_count() == 1:
+        return failed
+    return bool(multihost_utils.broadcast_one_to_all(np.int32(failed)))

@@ -20,12 +20,14 @@ evaluates every `eval_every` iterations and checkpoints every
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import itertools
 import json
 import math
 import os
 import sys
 import time
+import typing
 from types import ModuleType
 from typing import Any
 
@@ -41,6 +43,7 @@ from rlx.config import (
     RunConfig,
     apply_overrides,
     coerce_kwargs,
+    field_types,
     parse_literal,
     parse_sweep,
     split_overrides,
@@ -53,8 +56,8 @@ from rlx.train import evaluate, init_carry, run_updates
 USAGE = __doc__.split("\n\n")[1]
 MAX_SEED = 2**31  # jax.random.key takes a 32-bit seed
 EVAL_STREAM = 0xE7A1  # eval keys: fold_in(key(seed), EVAL_STREAM), apart from training's
-# Keys that may accompany resume=: where and how the job runs, not what it computes.
-RESUME_KEYS = ("resume", "devices", "coordinator", "num_processes", "process_id")
+# Keys that say where a job runs, not what it computes: they may accompany resume=.
+PLACEMENT_KEYS = ("devices", "coordinator", "num_processes", "process_id")
 
 
 @dataclasses.dataclass
@@ -77,25 +80,34 @@ class Plan:
     chunk: int  # iterations per compiled chunk
     num_chunks: int
     out: str
+    resume_from: dict | None  # the latest checkpoint's progress record when resuming from one
     resuming: bool
+    programs: Any  # Programs
     lowered_chunk: Any  # the chunk program, traced and lowered, not yet compiled
     trace_s: float
+    lock: Any  # the run folder's lock file, held while the run lives
 
     @property
     def num_iterations(self) -> int:
         return self.chunk * self.num_chunks
 
-    def every(self, iterations: int) -> int:
+    def chunks_per(self, iterations: int) -> int:
         """`iterations` rounded up to whole chunks (0 = only at the end)."""
         return math.ceil(iterations / self.chunk) if iterations > 0 else self.num_chunks
 
-    def point_of(self, r: int) -> dict:
-        return self.points[r // self.run.seeds]
+    def point_of(self, r: int) -> int:
+        """The sweep point of run r (runs are point-major: point g holds runs g·S … g·S + S − 1)."""
+        return r // self.run.seeds
+
+    def runs_of(self, g: int) -> slice:
+        return slice(g * self.run.seeds, (g + 1) * self.run.seeds)
 
 
 def _resume_argv(argv: list[str], folder: str) -> list[str]:
     """The job's own overrides, read back from the run folder's config.json."""
-    extra = [w for w in argv if w.split("=", 1)[0] not in RESUME_KEYS]
+    if not folder:
+        raise ConfigError("resume= needs a run folder")
+    extra = [w for w in argv if w.split("=", 1)[0] not in ("resume",) + PLACEMENT_KEYS]
     if extra:
         raise ConfigError(f"resume= continues a run as it was configured; drop {extra[0]!r}")
     path = os.path.join(folder, "config.json")
@@ -108,7 +120,7 @@ def _resume_argv(argv: list[str], folder: str) -> list[str]:
         raise ConfigError(f"resume={folder}: cannot read {path}: {_one_line(err)}") from None
     if not isinstance(saved, list) or not all(isinstance(w, str) for w in saved):
         raise ConfigError(f"resume={folder}: {path} has no list of overrides")
-    where = [w for w in argv if w.split("=", 1)[0] in RESUME_KEYS[1:]]
+    where = [w for w in argv if w.split("=", 1)[0] in PLACEMENT_KEYS]
     return saved + where + [f"out={folder}"]
 
 
@@ -120,10 +132,10 @@ def plan(argv: list[str]) -> Plan:
         argv = _resume_argv(argv, run_over["resume"])
     run_over, agent_over, env_over, sweep_over = split_overrides(argv)
     run = apply_overrides(RunConfig(), run_over, "")
-    for name in ("seeds", "total_steps", "log_every", "eval_episodes", "num_processes"):
+    for name in ("seeds", "total_steps", "log_every", "eval_episodes", "num_processes", "keep_checkpoints"):
         if getattr(run, name) < 1:
             raise ConfigError(f"{name} must be at least 1, got {getattr(run, name)}")
-    for name in ("checkpoint_every", "keep_checkpoints", "eval_every"):
+    for name in ("checkpoint_every", "eval_every"):
         if getattr(run, name) < 0:
             raise ConfigError(f"{name} must be 0 or positive, got {getattr(run, name)}")
     if run.seed < 0 or run.seed + run.seeds > MAX_SEED:
@@ -154,11 +166,12 @@ def plan(argv: list[str]) -> Plan:
 
     points = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
     num_runs = len(points) * run.seeds
-    mesh = devices.run_mesh(single_device=host_env)
+    mesh = devices.run_mesh(num_runs, single_device=host_env)
     padded = math.ceil(num_runs / mesh.size) * mesh.size  # idle copies of the last run fill the devices
     per_run = [points[min(r, num_runs - 1) // run.seeds] for r in range(padded)]
     seeds = np.array([run.seed + min(r, num_runs - 1) % run.seeds for r in range(padded)], np.int32)
     configs = _batched_config(agent_config, per_run)
+    main_process = jax.process_index() == 0
     sharding = devices.run_sharding(mesh)
 
     try:
@@ -173,24 +186,80 @@ def plan(argv: list[str]) -> Plan:
         # run then only compiles what was lowered.
         t0 = time.perf_counter()
         programs = Programs(agent, env, chunk, sharding, run.eval_episodes)
-        placed = lambda x: jax.ShapeDtypeStruct(np.shape(x), np.asarray(x).dtype, sharding=sharding)
-        lowered = programs.chunk.lower(jax.tree.map(placed, configs), programs.abstract_carry(configs, seeds))
+        lowered = programs.chunk.lower(programs.placed(configs), programs.abstract_carry(configs, seeds))
         trace_s = time.perf_counter() - t0
     except ValueError as err:
         raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
-    if resuming:
-        out = run.out
-    else:
-        out = _claim_run_folder(run) if jax.process_index() == 0 else run.out
-        devices.barrier("rlx.run: run folder claimed")
-    job = [w for w in argv if w.split("=", 1)[0] not in ("out",) + RESUME_KEYS]
+    # Process 0 claims (or, resuming, checks) the run folder; the others
+    # learn whether it could, so no process is left waiting for the rest.
+    out, lock, resume_from, error = run.out, None, None, None
+    if main_process:
+        try:
+            out = run.out if resuming else _claim_run_folder(run)
+            lock = _lock(out)
+            if resuming:
+                resume_from = _resume_point(out, num_runs, num_chunks)
+        except ConfigError as err:
+            if lock is not None:
+                lock.close()  # releases it
+            error = err
+    if devices.agree(error is not None):
+        raise error or ConfigError("process 0 could not start the run (its own error says why)")
+    if resuming and not main_process:
+        resume_from = _resume_point(out, num_runs, num_chunks)
+    job = [w for w in argv if w.split("=", 1)[0] not in ("out", "resume") + PLACEMENT_KEYS]
     return Plan(run, job, agent, agent_config, env, env_kwargs, sweep, points, configs, seeds, num_runs, sharding,
-                steps_per_update, chunk, num_chunks, out, resuming, lowered, trace_s)
+                steps_per_update, chunk, num_chunks, out, resume_from, resuming, programs, lowered, trace_s, lock)
+
+
+def _lock(out: str):
+    """An exclusive lock on the run folder for this process's lifetime (the
+    kernel drops it when the process dies, even by SIGKILL)."""
+    f = open(os.path.join(out, ".lock"), "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise ConfigError(f"run folder {out} is in use by another rlx.run process") from None
+    return f
+
+
+PROGRESS_KEYS = {"chunks_done": int, "samples": list, "metrics_bytes": int, "runs": int, "padded_runs": int}
+
+
+def _resume_point(out: str, num_runs: int, num_chunks: int) -> dict | None:
+    """The latest checkpoint's progress record, checked against the run and
+    its metrics file (None: no checkpoint yet, start over); ConfigError if
+    they do not fit."""
+    checkpoints = Checkpoints(out, 1, read_only=True)
+    try:
+        latest = checkpoints.latest()
+        if latest is None:
+            return None
+        progress = checkpoints.progress(latest)
+    except Exception as err:  # orbax's errors for a damaged checkpoint folder vary
+        raise ConfigError(f"resume={out}: cannot read its checkpoints: {_one_line(err)}") from None
+    finally:
+        checkpoints.close()
+    where = f"resume={out}: checkpoint {latest}"
+    if not isinstance(progress, dict) or any(not isinstance(progress.get(k), t) for k, t in PROGRESS_KEYS.items()):
+        raise ConfigError(f"{where} has no valid progress record")
+    if progress["runs"] != num_runs or len(progress["samples"]) != progress["padded_runs"] or not (
+        0 < progress["chunks_done"] <= num_chunks
+    ):
+        raise ConfigError(f"{where} does not fit the run's configuration")
+    path = os.path.join(out, METRICS)
+    size = os.path.getsize(path) if os.path.isfile(path) else -1
+    if size < progress["metrics_bytes"]:
+        raise ConfigError(f"{where} follows {progress['metrics_bytes']} bytes of {path}, which has {max(size, 0)}")
+    return {**progress, "iteration": latest}
 
 
 def _batched_config(config, per_run: list[dict]):
     """`config` with every traced (numeric) field an array over runs: run r
-    takes its sweep point's value, or the config's own."""
+    takes its sweep point's value, or the config's own; float fields as
+    float32, int fields as int32 (by their annotation)."""
+    types = field_types(type(config))
     changes = {}
     for field in dataclasses.fields(config):
         if not field.metadata.get("pytree_node", True):
@@ -198,9 +267,11 @@ def _batched_config(config, per_run: list[dict]):
         values = [point.get(field.name, getattr(config, field.name)) for point in per_run]
         if all(v is None for v in values):
             continue
-        array = np.asarray(values)
-        dtype = np.float32 if np.issubdtype(array.dtype, np.floating) else np.int32 if array.dtype.kind in "iu" else array.dtype
-        changes[field.name] = array.astype(dtype)
+        annotation = types[field.name]
+        floating = float in (annotation, *typing.get_args(annotation))
+        changes[field.name] = np.asarray(values, np.float32 if floating else None)
+        if changes[field.name].dtype.kind in "iu":
+            changes[field.name] = changes[field.name].astype(np.int32)
     return config.replace(**changes)
 
 
@@ -231,10 +302,12 @@ class Programs:
         self.evaluate = jax.jit(jax.vmap(evaluation), out_shardings=sharding)
         self.sharding = sharding
 
+    def placed(self, tree):
+        """Shapes and dtypes of `tree`, placed as the run places its arrays."""
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(np.shape(s), s.dtype, sharding=self.sharding), tree)
+
     def abstract_carry(self, configs, seeds):
-        """The carry's shapes and dtypes, placed as the run places it."""
-        shapes = jax.eval_shape(self.init, configs, seeds)
-        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), shapes)
+        return self.placed(jax.eval_shape(self.init, configs, seeds))
 
 
 def _one_line(err: Exception) -> str:
@@ -301,14 +374,17 @@ class NonFinite(FloatingPointError):
     """NaN or Inf in a run's state or metrics."""
 
 
-def _first_nonfinite(metrics: dict, num_runs: int):
-    """(metric name, run, step in chunk) of the earliest non-finite value, or None."""
-    found = []
-    for name, v in metrics.items():
-        bad = ~v[:num_runs] if name == "state_finite" else ~np.isfinite(v[:num_runs])
-        if bad.any():
-            r, i = np.argwhere(bad)[np.argmin(np.argwhere(bad)[:, 1])]
-            found.append((i, r, "the agent state (params)" if name == "state_finite" else name))
+def _first_nonfinite(metrics: dict, state_finite: np.ndarray, evals: dict | None, num_runs: int):
+    """(what, run, step in chunk) of the earliest NaN or Inf among the real
+    runs — in the agent state, a metric, or the chunk's evaluation — or None."""
+    checks = {name: ~np.isfinite(v[:num_runs]) for name, v in metrics.items()}
+    checks["the agent state (params)"] = ~state_finite[:num_runs]
+    for name, v in (evals or {}).items():  # evaluated after the chunk's last update
+        bad = np.zeros_like(state_finite[:num_runs])
+        bad[:, -1] = ~np.isfinite(v[:num_runs])
+        checks[name] = bad
+    found = [min(((i, r, name) for r, i in np.argwhere(bad)), default=None) for name, bad in checks.items()]
+    found = [f for f in found if f is not None]
     if not found:
         return None
     i, r, name = min(found)
@@ -317,33 +393,42 @@ def _first_nonfinite(metrics: dict, num_runs: int):
 
 def execute(p: Plan) -> dict:
     """Compiles and runs the plan, writing the run folder; returns the summary."""
-    run = p.run
+    run, programs, n = p.run, p.programs, p.num_runs
     main_process = jax.process_index() == 0
     record = _record(p)
     if main_process and not p.resuming:
         with open(os.path.join(p.out, "config.json"), "w") as f:
             json.dump(record, f, indent=2)
-    programs = Programs(p.agent, p.env, p.chunk, p.sharding, run.eval_episodes)
-    configs = devices.put(p.configs, p.sharding)
-    seeds = devices.put(p.seeds, p.sharding)
-    checkpoints = Checkpoints(p.out, run.keep_checkpoints)
     print(
         f"rlx.run: {run.agent} on {run.env}, {len(p.points)} point(s) × {run.seeds} seeds on "
         f"{p.sharding.mesh.size} device(s), {p.num_iterations} iterations × {p.steps_per_update:,} env steps → {p.out}",
         flush=True,
     )
+    resume_from = p.resume_from
+    if resume_from is not None and resume_from["chunks_done"] == p.num_chunks:
+        print(f"{p.out} is already complete", flush=True)
+        return _write_summary(p, *_final_from_rows(p), 0.0, 0.0, p.num_chunks)
 
     t0 = time.perf_counter()
+    configs = devices.put(p.configs, p.sharding)
+    seeds = devices.put(p.seeds, p.sharding)
+    checkpoints = Checkpoints(p.out, run.keep_checkpoints)
     start, samples, truncate_to, last_saved = 0, np.zeros(len(p.seeds), np.int64), None, None
-    latest = checkpoints.latest() if p.resuming else None
-    if p.resuming and latest is None:
+    if p.resuming and resume_from is None:
         truncate_to = 0  # killed before its first checkpoint: start over
         print("no checkpoint yet: starting from the beginning", flush=True)
-    if latest is not None:
-        carry, progress = checkpoints.restore(latest, programs.abstract_carry(p.configs, p.seeds), p.sharding)
-        start, samples, truncate_to = progress["chunks_done"], np.array(progress["samples"]), progress["metrics_bytes"]
-        last_saved = latest
-        print(f"resumed at iteration {latest} from {os.path.join(p.out, 'checkpoints')}", flush=True)
+    if resume_from is not None:
+        try:
+            carry = checkpoints.restore(resume_from["iteration"], programs.abstract_carry(p.configs, p.seeds),
+                                        resume_from["padded_runs"])
+        except Exception as err:  # orbax's errors for a damaged or foreign checkpoint vary
+            raise ConfigError(f"resume={p.out}: cannot restore checkpoint {resume_from['iteration']}: {_one_line(err)}") from None
+        # The saved runs axis was padded for the devices of that run; re-pad for these.
+        carry = devices.put(_repad(carry, n, len(p.seeds)), p.sharding)
+        start, truncate_to = resume_from["chunks_done"], resume_from["metrics_bytes"]
+        samples = _repad(np.array(resume_from["samples"], np.int64), n, len(p.seeds))
+        last_saved = resume_from["iteration"]
+        print(f"resumed after iteration {last_saved} from {checkpoints.folder}", flush=True)
     else:
         carry = devices.put(programs.init(p.configs, p.seeds), p.sharding)
     compiled = p.lowered_chunk.compile()
@@ -355,7 +440,7 @@ def execute(p: Plan) -> dict:
     if main_process:
         log = RunLog(p.out, tensorboard=run.tensorboard, wandb_project=run.wandb, record=record,
                      truncate_to=truncate_to, purge_step=(start * p.chunk + 1) * p.steps_per_update if p.resuming else None)
-    n, eval_chunks, ckpt_chunks = p.num_runs, p.every(run.eval_every), p.every(run.checkpoint_every)
+    eval_chunks, ckpt_chunks = p.chunks_per(run.eval_every), p.chunks_per(run.checkpoint_every)
     run_s, last_returns, last_eval = 0.0, None, None
     try:
         for c in range(start, p.num_chunks):
@@ -369,18 +454,23 @@ def execute(p: Plan) -> dict:
                 evals = devices.gather(evaluation(configs, seeds, carry.state))
                 last_eval = evals["eval_return"][:n]
             finite = metrics.pop("state_finite")
-            first_bad = _first_nonfinite({**metrics, "state_finite": finite}, n)
-            used = samples[:, None] + np.cumsum(metrics.get("transitions", np.zeros_like(finite, float)), 1)
+            used = samples[:, None] + np.cumsum(metrics.get("transitions", np.zeros(finite.shape)), 1)
             samples = used[:, -1].astype(np.int64)
             offset = log.write(*_chunk_rows(p, c, metrics, evals, used)) if log else 0
+            first_bad = _first_nonfinite(metrics, finite, evals, n)
             if first_bad is not None:
                 name, r, i = first_bad
-                where = f"seed {p.seeds[r]}" + (f" ({label(p.point_of(r))})" if p.sweep else "")
-                kept = f"the last good checkpoint is iteration {last_saved}" if last_saved is not None else "no checkpoint was saved"
-                raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, {where}; run stopped, {kept}")
+                point = f" ({label(p.points[p.point_of(r)])})" if p.sweep else ""
+                kept = (f"the last good checkpoint is the one after {last_saved} iterations" if last_saved is not None
+                        else "no checkpoint was saved")
+                raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, seed {p.seeds[r]}{point}; "
+                                f"run stopped, {kept}")
             if (c + 1) % ckpt_chunks == 0 or done:
                 iteration = (c + 1) * p.chunk
-                checkpoints.save(iteration, carry, {"chunks_done": c + 1, "samples": samples.tolist(), "metrics_bytes": offset})
+                # metrics_bytes: process 0's file length; orbax writes the JSON from process 0 only.
+                progress = {"chunks_done": c + 1, "samples": samples.tolist(), "metrics_bytes": offset, "runs": n,
+                            "padded_runs": len(p.seeds)}
+                checkpoints.save(iteration, carry, progress)
                 last_saved = iteration
             last_returns = metrics["episode_return"][:n, -1]
             done_steps = (c + 1) * p.chunk * p.steps_per_update
@@ -395,21 +485,7 @@ def execute(p: Plan) -> dict:
         checkpoints.close()
         if log:
             log.close()
-
-    if last_returns is None:  # resumed a finished run
-        print(f"{p.out} is already complete", flush=True)
-        with open(os.path.join(p.out, "summary.json")) as f:
-            return json.load(f)
-    summary = _summary(p, last_returns, last_eval, compile_s, run_s, start)
-    if main_process:
-        with open(os.path.join(p.out, "summary.json"), "w") as f:
-            json.dump(summary, f, indent=2)
-        from rlx.plot import PlotError, plot_runs
-
-        try:
-            plot_runs([p.out], os.path.join(p.out, "curves.png"))
-        except PlotError as err:
-            print(f"rlx.run: no curves.png: {err}", file=sys.stderr)
+    summary = _write_summary(p, last_returns, last_eval, compile_s, run_s, start)
     print(
         f"done: final return {_fmt_return(last_returns)} (mean ± std over {n} runs); "
         f"{summary['env_steps_per_seed']:,} env steps a run in {run_s:.1f}s "
@@ -419,6 +495,41 @@ def execute(p: Plan) -> dict:
     )
     for point in summary.get("points", []):
         print(f"  {point['label']}: final return {point['final_return_mean']:.2f} ± {point['final_return_std']:.2f}")
+    return summary
+
+
+def _repad(tree, num_runs: int, padded: int):
+    """The first `num_runs` entries of every leaf's runs axis, then copies of
+    the last run up to `padded`."""
+
+    def one(x):
+        idx = np.minimum(np.arange(padded), num_runs - 1)
+        return x[idx]
+
+    return jax.tree.map(one, tree)
+
+
+def _final_from_rows(p: Plan):
+    """(final returns, final eval returns or None) of a finished run, read back from metrics.jsonl."""
+    last = p.num_iterations - 1
+    with open(os.path.join(p.out, METRICS)) as f:
+        rows = [row for row in map(json.loads, f) if row["iteration"] == last]
+    evals = [r["eval_return"] for r in rows if "eval_return" in r]
+    return np.array([r["episode_return"] for r in rows]), (np.array(evals) if evals else None)
+
+
+def _write_summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int) -> dict:
+    """summary.json and curves.png (process 0), and the summary."""
+    summary = _summary(p, last_returns, last_eval, compile_s, run_s, start)
+    if jax.process_index() == 0:
+        with open(os.path.join(p.out, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        from rlx.plot import PlotError, plot_runs
+
+        try:
+            plot_runs([p.out], os.path.join(p.out, "curves.png"))
+        except PlotError as err:
+            print(f"rlx.run: no curves.png: {err}", file=sys.stderr)
     return summary
 
 
@@ -433,14 +544,14 @@ def _chunk_rows(p: Plan, c: int, metrics: dict, evals: dict | None, used: np.nda
         last = i == p.chunk - 1
         for r in range(p.num_runs):
             row = {"iteration": it, "env_steps": step, "samples": int(used[r, i]), "seed": int(p.seeds[r])}
-            row.update(swept[r // p.run.seeds])
+            row.update(swept[p.point_of(r)])
             row.update({k: float(v[r, i]) for k, v in metrics.items()})
             if evals is not None and last:
                 row.update({k: float(v[r]) for k, v in evals.items()})
             rows.append(row)
         values = {}
         for g, point in enumerate(p.points):
-            runs = slice(g * p.run.seeds, (g + 1) * p.run.seeds)
+            runs = p.runs_of(g)
             suffix = f"/{label(point)}" if p.sweep else ""
             values.update({f"{k}{suffix}": float(np.mean(v[runs, i])) for k, v in metrics.items()})
             if evals is not None and last:
@@ -471,7 +582,7 @@ def _summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, s
     if p.sweep:
         summary["points"] = []
         for g, point in enumerate(p.points):
-            mine = last_returns[g * run.seeds:(g + 1) * run.seeds]
+            mine = last_returns[p.runs_of(g)]
             summary["points"].append({"label": label(point), "values": point, "final_return_mean": float(np.mean(mine)),
                                       "final_return_std": float(np.std(mine))})
     return summary
@@ -492,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         execute(p)
+    except ConfigError as err:  # a checkpoint that cannot be restored
+        print(f"rlx.run: error: {err}", file=sys.stderr)
+        return 2
     except NonFinite as err:
         print(f"rlx.run: error: {err}", file=sys.stderr)
         return 3

@@ -165,8 +165,10 @@ def test_registry_and_errors():
     assert env.action_space() == gymnasium.spaces.Discrete(2)
     with pytest.raises(ValueError, match="max_steps must be at least 1"):
         make("gymnasium:CartPole-v1", max_steps=0)
-    with pytest.raises(gymnasium.error.Error):
-        make("gymnasium:NoSuchEnv-v0")
+    with pytest.raises(ValueError, match="not a registered gymnasium id; did you mean CartPole-v1"):
+        make("gymnasium:CartPole-v9")
+    with pytest.raises(ValueError, match="not a registered gymnasium id"):  # gymnasium would import `this`
+        make("gymnasium:this:Foo-v0")
     with pytest.raises(ValueError, match="registers no time limit"):
         make("gymnasium:CliffWalking-v1").max_steps()
 

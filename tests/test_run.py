@@ -53,6 +53,8 @@ SMALL = ["agent=gpomdp", "env=cartpole", "agent.num_envs=4", "agent.horizon=50",
         (["num_processes=2"], "needs coordinator"),
         (["wandb=my-project"], "pip install wandb"),
         (["tensorboard=maybe"], "tensorboard must be true or false"),
+        (["keep_checkpoints=0"], "keep_checkpoints must be at least 1"),
+        (["env=gymnasium:this:Foo-v0"], "not a registered gymnasium id"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys, tmp_path):
@@ -81,6 +83,8 @@ def test_unwritable_run_folder_and_unreadable_resume_are_one_line(tmp_path, caps
     assert main([f"resume={tmp_path / 'broken'}"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "cannot read" in err
+    assert main(["resume="]) == 2
+    assert "resume= needs a run folder" in capsys.readouterr().err
     assert main([f"resume={tmp_path / 'nothing'}"]) == 2
     assert "no run there" in capsys.readouterr().err
     assert main([f"resume={tmp_path / 'broken'}", "agent.lr=0.1"]) == 2

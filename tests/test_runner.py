@@ -11,7 +11,6 @@ import socket
 import struct
 import subprocess
 import sys
-import time
 import types
 
 import jax
@@ -45,33 +44,101 @@ def _finish(proc: subprocess.Popen, timeout: float = 240) -> str:
     return out
 
 
-def test_resume_after_sigkill_equals_the_uninterrupted_run(tmp_path):
-    # 120 chunks of one iteration, a checkpoint every 10 and an evaluation
-    # every 15 iterations: the kill lands mid-run, after a checkpoint.
-    job = JOB + ["seeds=2", "total_steps=24000", "log_every=1", "checkpoint_every=10", "eval_every=15", "devices=1"]
-    whole, killed = tmp_path / "whole", tmp_path / "killed"
-    reference = _cli(job + [f"out={whole}"])
-    proc = _cli(job + [f"out={killed}"])
-    deadline = time.time() + 240
-    while not (killed / "checkpoints" / "20").is_dir():  # two checkpoints written
-        assert proc.poll() is None and time.time() < deadline, "the run ended before it could be killed"
-        time.sleep(0.005)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    assert not (killed / "summary.json").exists()  # it really died mid-run
-    rows_at_kill = len(_rows(killed)) if (killed / "metrics.jsonl").stat().st_size else 0
-    assert rows_at_kill < 240
-    _finish(reference)
-    out = _finish(_cli([f"resume={killed}", "devices=1"]))
-    assert "resumed at iteration" in out
-    a, b = _rows(whole), _rows(killed)
-    assert len(b) == 120 * 2  # no duplicated or missing rows
-    assert len({(r["iteration"], r["seed"]) for r in b}) == len(b)
-    assert a == b  # every metric, eval rows and samples counters included
-    assert sum("eval_return" in r for r in b) == 8 * 2  # iterations 14, 29, …, 119
+# rlx.run with gpomdp whose update SIGKILLs its own process from inside the
+# compiled chunk, at iteration KILL_AT: a kill mid-chunk, at a known place.
+KILLER = """
+import os, signal, sys, types
+import jax
+import rlx.agents
+from rlx.agents import gpomdp
+from rlx.run import main
+
+def die(t):
+    if (t == int(os.environ["KILL_AT"])).any():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+def update(key, state, env, config):
+    jax.debug.callback(die, state.t)
+    return gpomdp.update(key, state, env, config)
+
+rlx.agents.get = lambda name: types.SimpleNamespace(**{**vars(gpomdp), "update": update})
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _killed_run(args, kill_at: int) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-c", KILLER, *args], env={**os.environ, "KILL_AT": str(kill_at)},
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    return proc
+
+
+# 60 iterations in chunks of 4, a checkpoint every 8 and an evaluation every 12.
+RESUMABLE = JOB + ["seeds=3", "total_steps=12000", "log_every=4", "checkpoint_every=8", "eval_every=12"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("resume") / "whole"
+    _finish(_cli(RESUMABLE + ["devices=1", f"out={out}"]))
+    return out
+
+
+def test_resume_after_sigkill_mid_chunk_equals_the_uninterrupted_run(tmp_path, uninterrupted):
+    killed = tmp_path / "killed"
+    _killed_run(RESUMABLE + ["devices=1", f"out={killed}"], kill_at=37)  # inside chunk 9 (iterations 36–39)
+    rows = _rows(killed)
+    assert max(r["iteration"] for r in rows) == 35  # chunks 0–8 were logged, the checkpoint is after 32
+    assert not (killed / "summary.json").exists()
+    # resumed on 2 devices: the checkpoint's runs axis (3 runs, unpadded) is re-padded to 4
+    out = _finish(_cli([f"resume={killed}", "devices=2"]))
+    assert "resumed after iteration 32" in out and "on 2 device(s)" in out
+    a, b = _rows(uninterrupted), _rows(killed)
+    assert len(b) == 60 * 3 and len({(r["iteration"], r["seed"]) for r in b}) == len(b)  # none twice, none missing
+    assert a == b  # every metric, the eval rows and the samples counters included
+    assert sum("eval_return" in r for r in b) == 5 * 3  # after iterations 12, 24, …, 60
     summary = json.loads((killed / "summary.json").read_text())
-    assert summary["final_returns"] == json.loads((whole / "summary.json").read_text())["final_returns"]
-    assert summary["resumed_at_iteration"] >= 20
+    assert summary["final_returns"] == json.loads((uninterrupted / "summary.json").read_text())["final_returns"]
+    assert summary["resumed_at_iteration"] == 32
+
+
+def test_resume_before_the_first_checkpoint_starts_over(tmp_path, uninterrupted):
+    killed = tmp_path / "early"
+    _killed_run(RESUMABLE + ["devices=1", f"out={killed}"], kill_at=6)  # before the first checkpoint (8)
+    assert len(_rows(killed)) == 4 * 3
+    assert "no checkpoint yet" in _finish(_cli([f"resume={killed}", "devices=1"]))
+    assert _rows(killed) == _rows(uninterrupted)
+
+
+def test_resuming_a_finished_run_rewrites_only_its_summary(tmp_path, uninterrupted, capsys):
+    import shutil
+
+    done = tmp_path / "done"
+    shutil.copytree(uninterrupted, done)
+    (done / ".lock").unlink()
+    (done / "summary.json").unlink()  # killed after its last checkpoint, before the summary
+    assert main([f"resume={done}", "devices=1"]) == 0
+    assert "already complete" in capsys.readouterr().out
+    summary = json.loads((done / "summary.json").read_text())
+    assert summary["final_returns"] == json.loads((uninterrupted / "summary.json").read_text())["final_returns"]
+    assert _rows(done) == _rows(uninterrupted)
+
+
+def test_resume_refuses_a_short_metrics_file_and_a_folder_in_use(tmp_path, uninterrupted, capsys):
+    import fcntl
+    import shutil
+
+    short = tmp_path / "short"
+    shutil.copytree(uninterrupted, short)
+    os.truncate(short / "metrics.jsonl", 1000)
+    assert main([f"resume={short}"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "metrics.jsonl, which has 1000" in err
+    assert os.path.getsize(short / "metrics.jsonl") == 1000  # not padded, not touched
+    with open(short / ".lock") as held:
+        fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again after the refused resume
+        assert main([f"resume={short}"]) == 2
+        assert "in use by another rlx.run" in capsys.readouterr().err
 
 
 def _without(rows, *keys):
@@ -124,7 +191,11 @@ def test_two_processes_equal_one(tmp_path):
     out = tmp_path / "two"
     where = [f"coordinator=localhost:{_free_port()}", "num_processes=2", f"out={out}"]
     procs = [_cli(job + where + [f"process_id={i}"]) for i in (0, 1)]
-    logs = [_finish(p) for p in procs]
+    try:
+        logs = [_finish(p) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
     assert "on 2 device(s)" in logs[0]
     assert json.loads((out / "config.json").read_text())["processes"] == 2
     # one process with two devices: the same two halves of the runs axis
@@ -155,8 +226,8 @@ def test_nan_guard_names_iteration_and_seed_and_keeps_the_last_good_checkpoint(t
     assert main(job) == 3
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("rlx.run: error:"), err
-    assert "iteration 7, seed 0 (agent.lr=0.5)" in err and "last good checkpoint is iteration 4" in err
-    checkpoints = Checkpoints(str(out), 3)
+    assert "iteration 7, seed 0 (agent.lr=0.5)" in err and "last good checkpoint is the one after 4 iterations" in err
+    checkpoints = Checkpoints(str(out), 3, read_only=True)
     assert checkpoints.latest() == 4  # the chunk that went bad was not saved
     arrays, progress = checkpoints.read(4)
     leaves = [np.asarray(x) for x in jax.tree.leaves(arrays)]
