@@ -72,6 +72,22 @@ class HostState:
     t: jax.Array  # steps since that reset
 
 
+def _array_spec(space, env_id: str, what: str) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) of one element of a space on the jax side: Box as
+    float32, Discrete as an int32 scalar."""
+    if isinstance(space, gymnasium.spaces.Box):
+        return tuple(space.shape), np.dtype(np.float32)
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return (), np.dtype(np.int32)
+    raise ValueError(f"{env_id}: {what} space {space} is neither Box nor Discrete")
+
+
+def _from_zero(space):
+    """The space as the jax side sees it: a Discrete one starts at 0 (the
+    host adds its `start` back)."""
+    return gymnasium.spaces.Discrete(int(space.n)) if isinstance(space, gymnasium.spaces.Discrete) else space
+
+
 def key_seed(key) -> int:
     """The gymnasium seed that a JAX key (or its `key_data`) resets a sub-env with."""
     if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
@@ -143,19 +159,8 @@ class GymnasiumEnv(Env):
             self._time_limit = probe.spec.max_episode_steps if probe.spec is not None else None
         finally:
             probe.close()
-        obs, act = self._observation_space, self._action_space
-        if isinstance(obs, gymnasium.spaces.Box):
-            self._obs_shape, self._obs_dtype = tuple(obs.shape), np.dtype(np.float32)
-        elif isinstance(obs, gymnasium.spaces.Discrete):
-            self._obs_shape, self._obs_dtype = (), np.dtype(np.int32)
-        else:
-            raise ValueError(f"{env_id}: observation space {obs} is neither Box nor Discrete")
-        if isinstance(act, gymnasium.spaces.Box):
-            self._act_shape, self._act_dtype = tuple(act.shape), np.dtype(np.float32)
-        elif isinstance(act, gymnasium.spaces.Discrete):
-            self._act_shape, self._act_dtype = (), np.dtype(np.int32)
-        else:
-            raise ValueError(f"{env_id}: action space {act} is neither Box nor Discrete")
+        self._obs_shape, self._obs_dtype = _array_spec(self._observation_space, env_id, "observation")
+        self._act_shape, self._act_dtype = _array_spec(self._action_space, env_id, "action")
 
     # -- spaces and limits ---------------------------------------------------
     @property
@@ -163,14 +168,10 @@ class GymnasiumEnv(Env):
         return None  # a gymnasium env's settings are fixed at make time
 
     def observation_space(self, params=None):
-        if isinstance(self._observation_space, gymnasium.spaces.Discrete):
-            return gymnasium.spaces.Discrete(int(self._observation_space.n))
-        return self._observation_space
+        return _from_zero(self._observation_space)
 
     def action_space(self, params=None):
-        if isinstance(self._action_space, gymnasium.spaces.Discrete):
-            return gymnasium.spaces.Discrete(int(self._action_space.n))
-        return self._action_space
+        return _from_zero(self._action_space)
 
     def max_steps(self, params=None) -> int:
         if self._time_limit is None:

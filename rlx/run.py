@@ -383,8 +383,8 @@ def _first_nonfinite(metrics: dict, state_finite: np.ndarray, evals: dict | None
         bad = np.zeros_like(state_finite[:num_runs])
         bad[:, -1] = ~np.isfinite(v[:num_runs])
         checks[name] = bad
-    found = [min(((i, r, name) for r, i in np.argwhere(bad)), default=None) for name, bad in checks.items()]
-    found = [f for f in found if f is not None]
+    # argwhere over [step, run] lists the earliest step first
+    found = [(*np.argwhere(bad.T)[0], name) for name, bad in checks.items() if bad.any()]
     if not found:
         return None
     i, r, name = min(found)
