@@ -1,0 +1,77 @@
+"""WPO/SPO closed forms (rlx.trust): the dual's β against a brute-force grid,
+SPO → WPO as λ grows, and exact-advantage WPO improving J at every step."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rlx import exact, trust
+from rlx.envs import tabular
+
+
+def _problem(seed, num_states=4, num_actions=5):
+    k1, k2, k3 = jax.random.split(jax.random.key(seed), 3)
+    probs = jax.nn.softmax(jax.random.normal(k1, (num_states, num_actions)), -1)
+    adv = jax.random.normal(k2, (num_states, num_actions))
+    weights = jax.random.dirichlet(k3, jnp.ones(num_states))
+    return probs, adv, weights
+
+
+@pytest.mark.parametrize("cost_name", ["zero_one", "index"])
+def test_wpo_beta_is_the_grid_minimum_of_the_dual(cost_name):
+    for seed in range(3):
+        probs, adv, weights = _problem(seed)
+        cost = trust.zero_one_cost(5) if cost_name == "zero_one" else trust.index_cost(5)
+        delta = 0.1
+        beta = trust.wpo_beta(probs, adv, cost, weights, delta)
+        grid = jnp.linspace(0.0, float(trust._beta_max(adv, cost)), 40001)
+        values = jax.vmap(lambda b: trust.wpo_dual(b, probs, adv, cost, weights, delta))(grid)
+        best = float(jnp.min(values))
+        found = float(trust.wpo_dual(beta, probs, adv, cost, weights, delta))
+        assert found <= best + 1e-5, (found, best)
+        assert abs(float(beta) - float(grid[jnp.argmin(values)])) < 1e-3
+        # power: the dual without δ (a planted slip) has another minimiser, worse for the true dual
+        wrong = trust.wpo_beta(probs, adv, cost, weights, 0.0)
+        assert float(trust.wpo_dual(wrong, probs, adv, cost, weights, delta)) > best + 1e-5
+
+
+def test_spo_beta_is_the_grid_minimum_of_the_dual():
+    probs, adv, weights = _problem(4)
+    cost, delta, lam = trust.zero_one_cost(5), 0.1, 5.0
+    beta = trust.spo_beta(probs, adv, cost, weights, delta, lam)
+    grid = jnp.linspace(1e-3, 4 * float(beta), 40001)
+    values = jax.vmap(lambda b: trust.spo_dual(b, probs, adv, cost, weights, delta, lam))(grid)
+    assert float(trust.spo_dual(beta, probs, adv, cost, weights, delta, lam)) <= float(jnp.min(values)) + 1e-5
+    assert abs(float(beta) - float(grid[jnp.argmin(values)])) < 1e-3 * float(beta) * 4
+
+
+def test_spo_approaches_wpo_as_lambda_grows():
+    probs, adv, _ = _problem(5)
+    cost, beta = trust.index_cost(5), 0.3
+    target = trust.wpo_update(probs, adv, cost, beta)
+    distance = [float(jnp.abs(trust.spo_update(probs, adv, cost, beta, lam) - target).sum())
+                for lam in (1.0, 10.0, 100.0, 1000.0)]
+    assert all(a > b for a, b in zip(distance, distance[1:])), distance
+    assert distance[-1] < 1e-3 and distance[0] > 0.1, distance
+    np.testing.assert_allclose(target.sum(-1), 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wpo_with_exact_advantages_improves_every_iteration(seed):
+    mdp = tabular.random_mdp(jax.random.key(seed), num_states=6, num_actions=4, discount=0.9)
+    cost = trust.zero_one_cost(4)
+    probs = jnp.full((6, 4), 0.25)
+    values = [float(exact.J(mdp, probs, horizon=None))]
+    for _ in range(20):
+        q = exact.q_values(mdp, probs)
+        adv = q - jnp.sum(probs * q, -1, keepdims=True)
+        weights = exact.occupancy(mdp, probs, horizon=None).sum(-1)
+        probs, _ = trust.wpo_step(probs, adv, cost, weights, 1.0)
+        values.append(float(exact.J(mdp, probs, horizon=None)))
+    steps = np.diff(values)
+    assert np.all(steps >= -1e-6), values
+    optimum = float(exact.optimal_J(mdp, horizon=None))
+    assert values[-1] > values[0] + 0.5 * (optimum - values[0]), (values, optimum)
