@@ -1,0 +1,150 @@
+"""WPO and SPO, tabular form: the policy is a table π[s, a] updated in closed
+form inside a Wasserstein (WPO) or Sinkhorn (SPO) trust region, or a KL one
+for comparison.  [WORK IN PROGRESS, issue 6: tabular only so far.]
+
+Song, He, Ding, Zhao, "Provably Convergent Policy Optimization via
+Metric-aware Trust Region Methods", TMLR 2023; the updates and duals are in
+`rlx.trust`.  Each iteration:
+
+    A_k(s, a)  exact (rlx.exact, `advantages="exact"`) or sampled: Monte Carlo
+               returns of N episodes minus their mean at each state; unvisited
+               pairs get A = 0 (as the authors' code)
+    w_k(s)     the discounted visitation of π_k (exact, or discounted visit
+               counts per episode)
+    β_k        the dual's minimiser for trust region δ (`beta_schedule="dual"`),
+               or a fixed β, or β/(k+1)² (the code's decaying schedule, per
+               iteration rather than per 1000 episodes)
+    π_{k+1}    WPO (exact solution, mass split at the breakpoint), SPO with λ,
+               or KL: π_k exp(A/β)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from rlx import exact, trust
+from rlx.config import static
+from rlx.estimators import rewards_to_go
+from rlx.rollout import collect_episodes, episode_discount, episode_horizon
+
+
+@struct.dataclass
+class Config:
+    method: str = static("wpo")  # "wpo", "spo" or "kl"
+    advantages: str = static("exact")  # "exact" (rlx.exact) or "sampled"
+    cost: str = static("zero_one")  # d(a_i, a_j): "zero_one" = 1[i≠j], "index" = |i−j|
+    beta_schedule: str = static("dual")  # "dual": minimise the dual for δ; "fixed": β; "decay": β/(k+1)²
+    delta: float = 0.01  # δ, the trust region [official code]
+    beta: float = 1.0  # β for "fixed" and "decay"
+    lam: float = 5.0  # SPO's λ (inverse entropic temperature) [official Taxi run: 5.5]
+    num_envs: int = static(10)  # N episodes an iteration (sampled advantages; also the logged return)
+    horizon: int = static(0)  # H; 0 = the env's time limit
+    discount: float | None = None  # γ; None = the MDP's own
+
+
+@struct.dataclass
+class State:
+    probs: jax.Array  # π[s, a]
+    t: jax.Array
+
+
+@struct.dataclass
+class _TablePolicy:
+    """π[s, a] in the shape `collect_episodes` samples from."""
+
+    def sample(self, probs, obs, key):
+        return jax.random.categorical(key, jnp.log(probs[obs])).astype(jnp.int32)
+
+    def mode(self, probs, obs):
+        return jnp.argmax(probs[obs], axis=-1).astype(jnp.int32)
+
+
+def env_steps_per_update(env, config: Config) -> int:
+    return config.num_envs * episode_horizon(env, config.horizon)
+
+
+def init(key: jax.Array, env, config: Config) -> State:
+    mdp = env.default_params
+    return State(jnp.full((mdp.num_states, mdp.num_actions), 1.0 / mdp.num_actions), jnp.zeros((), jnp.int32))
+
+
+def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
+    pi = _TablePolicy()
+    return pi.mode(state.probs, obs) if deterministic else pi.sample(state.probs, obs, key)
+
+
+def _cost(config: Config, num_actions: int):
+    if config.cost == "zero_one":
+        return trust.zero_one_cost(num_actions)
+    if config.cost == "index":
+        return trust.index_cost(num_actions)
+    raise ValueError(f"cost must be 'zero_one' or 'index', got {config.cost!r}")
+
+
+def sampled_advantages(traj, num_states: int, num_actions: int, discount):
+    """A(s, a) and w(s) from episodes: returns-to-go G_t minus their mean over
+    the visits to s_t, averaged per (s, a); w = discounted visits per episode."""
+    mask = traj.mask
+    g = rewards_to_go(traj.reward, mask, discount)  # Σ_{t'≥t} γ^{t'} r_t'
+    powers = discount ** jnp.arange(mask.shape[-1], dtype=jnp.float32)
+    g = g / powers  # G_t = Σ_{t'≥t} γ^{t'−t} r_t'
+    s, a = traj.obs.reshape(-1), traj.action.reshape(-1)
+    m, g = mask.reshape(-1), g.reshape(-1)
+    visits = jnp.zeros(num_states).at[s].add(m)
+    value = jnp.zeros(num_states).at[s].add(m * g) / jnp.maximum(visits, 1.0)
+    pair_visits = jnp.zeros((num_states, num_actions)).at[s, a].add(m)
+    adv = jnp.zeros((num_states, num_actions)).at[s, a].add(m * (g - value[s])) / jnp.maximum(pair_visits, 1.0)
+    weights = jnp.zeros(num_states).at[s].add(m * jnp.broadcast_to(powers, mask.shape).reshape(-1))
+    return adv, weights / mask.shape[0]
+
+
+def update(key: jax.Array, state: State, env, config: Config):
+    mdp = env.default_params
+    discount = episode_discount(env, config.discount)
+    horizon = episode_horizon(env, config.horizon)
+    probs = state.probs
+    traj = collect_episodes(key, env, mdp, _TablePolicy(), probs, config.num_envs, horizon)
+    if config.advantages == "exact":
+        q = exact.q_values(mdp.replace(discount=jnp.asarray(discount, jnp.float32)), probs)
+        adv = q - jnp.sum(probs * q, -1, keepdims=True)
+        weights = exact.occupancy(mdp.replace(discount=jnp.asarray(discount, jnp.float32)), probs,
+                                  horizon=None).sum(-1)
+    elif config.advantages == "sampled":
+        adv, weights = sampled_advantages(traj, mdp.num_states, mdp.num_actions, discount)
+    else:
+        raise ValueError(f"advantages must be 'exact' or 'sampled', got {config.advantages!r}")
+    cost = _cost(config, mdp.num_actions)
+
+    if config.beta_schedule == "dual":
+        beta = None
+    elif config.beta_schedule == "fixed":
+        beta = jnp.asarray(config.beta, jnp.float32)
+    elif config.beta_schedule == "decay":
+        beta = config.beta / (state.t + 1.0) ** 2
+    else:
+        raise ValueError(f"beta_schedule must be 'dual', 'fixed' or 'decay', got {config.beta_schedule!r}")
+
+    if config.method == "wpo":
+        if beta is None:
+            new, beta = trust.wpo_step(probs, adv, cost, weights, config.delta)
+        else:
+            new = trust.wpo_update(probs, adv, cost, beta)
+    elif config.method == "spo":
+        beta = trust.spo_beta(probs, adv, cost, weights, config.delta, config.lam) if beta is None else beta
+        new = trust.spo_update(probs, adv, cost, beta, config.lam)
+    elif config.method == "kl":
+        beta = jnp.asarray(config.beta, jnp.float32) if beta is None else beta  # no KL dual yet: β
+        new = trust.kl_update(probs, adv, beta)
+    else:
+        raise ValueError(f"method must be 'wpo', 'spo' or 'kl', got {config.method!r}")
+
+    metrics = {
+        "episode_return": jnp.mean(traj.episode_return),
+        "episode_length": jnp.mean(traj.episode_length),
+        "transitions": jnp.sum(traj.mask),
+        "beta": beta,
+        "J": exact.J(mdp, new),
+    }
+    return State(new, state.t + 1), metrics
