@@ -26,7 +26,6 @@ from flax import struct
 
 from rlx import exact, trust
 from rlx.config import static
-from rlx.estimators import rewards_to_go
 from rlx.rollout import collect_episodes, episode_discount, episode_horizon
 
 
@@ -87,9 +86,15 @@ def sampled_advantages(traj, num_states: int, num_actions: int, discount):
     """A(s, a) and w(s) from episodes: returns-to-go G_t minus their mean over
     the visits to s_t, averaged per (s, a); w = discounted visits per episode."""
     mask = traj.mask
-    g = rewards_to_go(traj.reward, mask, discount)  # Σ_{t'≥t} γ^{t'} r_t'
+
+    def back(g_next, x):  # G_t = r_t + γ G_{t+1} inside the episode
+        reward, m = x
+        g = m * (reward + discount * g_next)
+        return g, g
+
+    _, g = jax.lax.scan(back, jnp.zeros(mask.shape[0]), (traj.reward.T, mask.T), reverse=True)
+    g = g.T
     powers = discount ** jnp.arange(mask.shape[-1], dtype=jnp.float32)
-    g = g / powers  # G_t = Σ_{t'≥t} γ^{t'−t} r_t'
     s, a = traj.obs.reshape(-1), traj.action.reshape(-1)
     m, g = mask.reshape(-1), g.reshape(-1)
     visits = jnp.zeros(num_states).at[s].add(m)

@@ -120,6 +120,7 @@ REGISTRY: dict[str, Callable[..., Env]] = {
     "random_mdp": _random_mdp,
     "gridworld": _tabular(tabular.gridworld, "gridworld"),
     "cliffwalking": _tabular(tabular.cliff_walking, "cliffwalking"),
+    "nchain": _tabular(tabular.nchain, "nchain"),
     "frozenlake": _frozenlake,
     "taxi": _toytext("Taxi-v4"),
 }

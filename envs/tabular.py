@@ -215,6 +215,28 @@ def cliff_walking(discount: float = 0.99, horizon: int = 100) -> TabularMDP:
     return gridworld(CLIFF_WALKING_MAP, discount=discount, horizon=horizon)
 
 
+def nchain(n: int = 5, slip: float = 0.2, small: float = 2.0, large: float = 10.0, discount: float = 0.9,
+           horizon: int = 1000) -> TabularMDP:
+    """NChain (Strens 2000; gym's NChain-v0): action 0 moves forward (reward 0,
+    or `large` staying at the last state), action 1 returns to state 0 with
+    reward `small`; with probability `slip` the other action happens."""
+    if n < 2:
+        raise ValueError(f"nchain needs n >= 2 states, got {n}")
+    P = np.zeros((n, 2, n))
+    R = np.zeros((n, 2, n))
+    for s in range(n):
+        forward = min(s + 1, n - 1)
+        for a in (0, 1):
+            p_forward = 1.0 - slip if a == 0 else slip
+            P[s, a, forward] += p_forward
+            P[s, a, 0] += 1.0 - p_forward
+            R[s, a, forward] = large if s == n - 1 else 0.0
+            R[s, a, 0] = small
+    init = np.zeros(n)
+    init[0] = 1.0
+    return from_arrays(P, R, init, discount, horizon)
+
+
 def from_gymnasium(env_id: str, discount: float = 0.99, horizon: int | None = None, **make_kwargs):
     """Imports a gymnasium toy-text env's transition table `P[s][a]`.
 
