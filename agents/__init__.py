@@ -22,6 +22,8 @@ AGENTS = {
     "ppo": ("ppo", {}),
     "wpo": ("wpo", {}),  # [WIP, issue 6] tabular
     "spo": ("wpo", {"method": "spo"}),
+    "wpo_deep": ("wpo_deep", {}),  # [WIP, issue 6] discrete actions
+    "spo_deep": ("wpo_deep", {"method": "spo"}),
     # Brax's PPO for locomotion (brax/training/agents/ppo with its published hopper settings: γ 0.97, lr 3e-4,
     # reward × 10, obs normalisation, 4 epochs), with 128 envs × 32 steps in 8 minibatches for a CPU
     "ppo_brax": ("ppo", {"num_envs": 128, "num_steps": 32, "minibatches": 8, "lr": 3e-4, "discount": 0.97,
