@@ -143,3 +143,38 @@ def optimal_J(mdp: TabularMDP, horizon=_MDP_HORIZON) -> jax.Array:
     n = 10_000 if horizon is None else horizon
     v, _ = jax.lax.scan(backup, jnp.zeros(mdp.num_states, r.dtype), None, length=n)
     return jnp.dot(mdp.init, v)
+
+
+def soft_q_values(mdp: TabularMDP, probs: jax.Array, temperature) -> jax.Array:
+    """Entropy-regularised Q_λ^π[s, a] = r(s, a) + γ Σ_s' P(s'|s, a) V_λ^π(s'),
+    V_λ^π(s) = Σ_a π(a|s) (Q_λ^π(s, a) − λ log π(a|s)); infinite horizon, λ =
+    `temperature`.  λ = 0 gives `q_values`."""
+    P_pi, r_pi = _policy_kernel(mdp, probs)
+    entropy = -jnp.sum(jnp.where(probs > 0, probs * jnp.log(jnp.where(probs > 0, probs, 1.0)), 0.0), -1)
+    eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
+    v = jnp.linalg.solve(eye - mdp.discount * P_pi, r_pi + temperature * entropy)
+    alive = 1.0 - mdp.terminal.astype(probs.dtype)
+    q = expected_reward(mdp) + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive)
+    return q * alive[:, None]
+
+
+def soft_J(mdp: TabularMDP, probs: jax.Array, temperature) -> jax.Array:
+    """V_λ^π at the start distribution: E[Σ_t γ^t (r_t + λ H(π(·|s_t)))]."""
+    q = soft_q_values(mdp, probs, temperature)
+    logp = jnp.log(jnp.where(probs > 0, probs, 1.0))
+    v = jnp.sum(probs * (q - temperature * logp), -1)
+    return jnp.dot(mdp.init, v)
+
+
+def soft_optimal_policy(mdp: TabularMDP, temperature, iterations: int = 10_000) -> jax.Array:
+    """π*_λ = softmax(Q*_λ / λ) by soft value iteration:
+    Q(s, a) ← r(s, a) + γ Σ_s' P(s'|s, a) λ log Σ_a' exp(Q(s', a') / λ)."""
+    r = expected_reward(mdp)
+    alive = 1.0 - mdp.terminal.astype(r.dtype)
+
+    def backup(q, _):
+        v = temperature * jax.nn.logsumexp(q / temperature, axis=-1)
+        return r + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive), None
+
+    q, _ = jax.lax.scan(backup, jnp.zeros_like(r), None, length=iterations)
+    return jax.nn.softmax(q / temperature, axis=-1)
