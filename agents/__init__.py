@@ -22,6 +22,7 @@ AGENTS = {
     "ppo": ("ppo", {}),
     "wpo": ("wpo", {}),  # [WIP, issue 6] tabular
     "spo": ("wpo", {"method": "spo"}),
+    "nac": ("nac", {}),  # [WIP, issue 6] tabular, generative model
     "wpo_deep": ("wpo_deep", {}),  # [WIP, issue 6] discrete actions
     "spo_deep": ("wpo_deep", {"method": "spo"}),
     # Brax's PPO for locomotion (brax/training/agents/ppo with its published hopper settings: γ 0.97, lr 3e-4,
