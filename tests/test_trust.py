@@ -59,19 +59,27 @@ def test_spo_approaches_wpo_as_lambda_grows():
     np.testing.assert_allclose(target.sum(-1), 1.0, rtol=1e-6)
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_wpo_with_exact_advantages_improves_every_iteration(seed):
-    mdp = tabular.random_mdp(jax.random.key(seed), num_states=6, num_actions=4, discount=0.9)
+def _wpo_run(mdp, sign=1.0, iterations=20):
+    """J of exact-advantage WPO iterates; sign = −1 plants a flipped advantage."""
     cost = trust.zero_one_cost(4)
     probs = jnp.full((6, 4), 0.25)
     values = [float(exact.J(mdp, probs, horizon=None))]
-    for _ in range(20):
+    for _ in range(iterations):
         q = exact.q_values(mdp, probs)
-        adv = q - jnp.sum(probs * q, -1, keepdims=True)
+        adv = sign * (q - jnp.sum(probs * q, -1, keepdims=True))
         weights = exact.occupancy(mdp, probs, horizon=None).sum(-1)
         probs, _ = trust.wpo_step(probs, adv, cost, weights, 1.0)
         values.append(float(exact.J(mdp, probs, horizon=None)))
+    return values
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_wpo_with_exact_advantages_improves_every_iteration(seed):
+    mdp = tabular.random_mdp(jax.random.key(seed), num_states=6, num_actions=4, discount=0.9)
+    values = _wpo_run(mdp)
     steps = np.diff(values)
     assert np.all(steps >= -1e-6), values
+    if seed == 0:  # power: a flipped advantage makes J fall
+        assert np.any(np.diff(_wpo_run(mdp, sign=-1.0, iterations=3)) < -1e-3)
     optimum = float(exact.optimal_J(mdp, horizon=None))
     assert values[-1] > values[0] + 0.5 * (optimum - values[0]), (values, optimum)
