@@ -20,15 +20,20 @@ AGENTS = {
     "n_harpg": ("harpg", {"normalized": True, "lr": 0.1}),  # the paper's N-HARPG tuning
     "sharp": ("sharp", {}),
     "ppo": ("ppo", {}),
-    "wpo": ("wpo", {}),  # [WIP, issue 6] tabular
+    "wpo": ("wpo", {}),  # tabular: exact or sampled advantages
     "spo": ("wpo", {"method": "spo"}),
-    "nac": ("nac", {}),  # [WIP, issue 6] tabular, generative model
-    "wpo_deep": ("wpo_deep", {}),  # [WIP, issue 6] discrete actions
-    "spo_deep": ("wpo_deep", {"method": "spo"}),
+    "nac": ("nac", {}),  # tabular, generative-model sampler
+    "wpo_deep": ("wpo_deep", {}),  # networks; continuous actions discretised per dimension
+    "spo_deep": ("wpo_deep", {"method": "spo", "delta": 0.05}),
     # Brax's PPO for locomotion (brax/training/agents/ppo with its published hopper settings: γ 0.97, lr 3e-4,
     # reward × 10, obs normalisation, 4 epochs), with 128 envs × 32 steps in 8 minibatches for a CPU
     "ppo_brax": ("ppo", {"num_envs": 128, "num_steps": 32, "minibatches": 8, "lr": 3e-4, "discount": 0.97,
                          "reward_scale": 10.0, "normalize_obs": True}),
+    # deep WPO/SPO on locomotion: ppo_brax's batch, discount and observation normalisation, 11 bins an action dimension
+    "wpo_brax": ("wpo_deep", {"num_envs": 128, "num_steps": 32, "minibatches": 8, "lr": 3e-4, "discount": 0.97,
+                              "normalize_obs": True}),
+    "spo_brax": ("wpo_deep", {"method": "spo", "delta": 0.05, "num_envs": 128, "num_steps": 32, "minibatches": 8,
+                              "lr": 3e-4, "discount": 0.97, "normalize_obs": True}),
 }
 
 

@@ -1,10 +1,12 @@
-"""Entropy-regularised neural natural actor-critic (NAC), tabular MDPs with a
-generative model.  [WORK IN PROGRESS, issue 6: the reconstruction of
-ALGORITHMS.md; the paper's constants are not yet checked, see
-experiments/wpo/REFERENCE.md part B.]
+"""Entropy-regularised neural natural actor-critic (NAC) on tabular MDPs, with
+the generative-model sampler of the paper.
 
 Cayci, He, Srikant, "Finite-Time Analysis of Entropy-Regularized Neural
-Natural Actor-Critic", TMLR 2024.
+Natural Actor-Critic", TMLR 2024: Algorithm 2 (the actor-critic), Algorithm 1
+(`sym_init`), Algorithm 3 (max-norm neural TD for the critic) and Algorithm 4
+(sampling from d^π ⊗ π).  The paper has no code and its full text was not
+reachable here; the steps below are the reconstruction of ALGORITHMS.md,
+checked item by item in experiments/wpo/REFERENCE.md part B.
 
     f(x; θ) = (1/√m) Σ_i c_i ReLU(θ_iᵀ x),  x = φ(s, a) (one-hot of the pair)
     c_i = +1 for i < m/2 and −1 after, θ_{0,i+m/2} = θ_{0,i}, so f(·; θ_0) = 0
@@ -19,16 +21,15 @@ a' ~ π_t(·|s'):
   natural  u ← Proj_{‖u‖ ≤ ρ}(u − α_u (∇_θ f(x; θ_t)ᵀ u − Q̂(s, a)) ∇_θ f(x; θ_t)); û the average
   actor    θ_{t+1} − θ_0 = (1 − ηλ)(θ_t − θ_0) + η û,   i.e. π_{t+1} ∝ π_t^{1−ηλ} exp(η Q̂) (linearised)
 
-SGD steps use minibatches of `batch` samples (the paper's single-sample SGD
-with a smaller variance), and average only the last half of the iterates
-(`average_tail`): averaging from the start biased Q̂ towards its zero init.
-
-Measured (random 4×3 MDP, γ 0.8, λ 0.5, 10 iterations, η = 1/λ): max |π − π*_λ|
-0.061 / 0.034 / 0.0096 at m = 128 / 512 / 2048; Q̂'s occupancy-weighted error
-0.002.  The regularised value oscillates with period 2 (5.459 / 5.433 at
-m = 2048, optimum 5.459; smaller at η = 1.5): the ReLU pattern moves between
-θ_0 and θ_t, so the step is not the linearised one — to study before the
-"non-decreasing in expectation" test.
+Decisions where the reconstruction is silent: SGD steps use minibatches of
+`batch` samples (the single-sample SGD with a smaller variance), and only the
+last half of the iterates is averaged (`average_tail`; averaging from the
+start biased Q̂ towards its zero initialisation).  The default step is
+ηλ = 1/2: at η = 1/λ (soft policy iteration) the ReLU activation pattern
+moves between θ_0 and θ_t, the step is not the linearised one, and the
+regularised value oscillates with period 2 (5.4515 / 5.4587 at m = 2048,
+optimum 5.4589); at ηλ = 1/2 it rises to within 5·10⁻⁴ and stays there
+(tests/test_nac.py, random 4 × 3 MDP, γ 0.8, λ 0.5).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from rlx.rollout import collect_episodes, episode_horizon
 class Config:
     width: int = static(2048)  # m (even); the policy's distance to π*_λ shrinks with m (NTK regime)
     temperature: float = 0.5  # λ, the entropy weight
-    actor_lr: float = 2.0  # η; η = 1/λ (the default with λ = 0.5) is soft policy iteration
+    actor_lr: float = 1.0  # η; ηλ = 1/2 damps the step (η = 1/λ, soft policy iteration, oscillates: docstring)
     critic_steps: int = static(1000)
     critic_lr: float = 4.0
     critic_radius: float = 100.0  # R: ‖w_i − w_{0,i}‖ ≤ R/√m (R = 20 at m = 512 biased Q̂ by ~0.65 of ~5)
@@ -56,7 +57,7 @@ class Config:
     natural_lr: float = 0.5
     natural_radius: float = 100.0  # ρ
     batch: int = static(64)
-    average_tail: float = 0.5  # average the iterates after this fraction of the SGD steps (1 − tail: all of them)
+    average_tail: float = static(0.5)  # average the iterates after this fraction of the SGD steps (1 − tail: all of them)
     num_envs: int = static(4)  # episodes sampled an iteration, only for the logged return
     horizon: int = static(0)
 

@@ -42,7 +42,7 @@ from flax import struct
 
 from rlx.config import static
 from rlx.policies import MLP, make_policy
-from rlx.rollout import collect_steps, episode_discount
+from rlx.rollout import ObsStats, collect_steps, episode_discount, gae, track_returns
 
 
 @struct.dataclass
@@ -65,15 +65,6 @@ class Config:
     clip_value: bool = static(True)  # also clip V to V_old ± ε in the value loss (ppo2, PureJaxRL, CleanRL)
     max_grad_norm: float = 0.5
     init_log_std: float = 0.0
-
-
-@struct.dataclass
-class ObsStats:
-    """Running mean and variance of observations (parallel-merge updates)."""
-
-    mean: jax.Array
-    var: jax.Array
-    count: jax.Array
 
 
 @struct.dataclass
@@ -106,20 +97,7 @@ def _optimizer(config: Config) -> optax.GradientTransformation:
 
 
 def _normalize(stats: ObsStats, obs, config: Config):
-    if not config.normalize_obs or not jnp.issubdtype(obs.dtype, jnp.floating):
-        return obs
-    return jnp.clip((obs - stats.mean) / jnp.sqrt(stats.var + 1e-8), -10.0, 10.0)
-
-
-def _update_stats(stats: ObsStats, batch) -> ObsStats:
-    batch = batch.reshape(-1, *stats.mean.shape)
-    n = batch.shape[0]
-    mean, var = jnp.mean(batch, 0), jnp.var(batch, 0)
-    total = stats.count + n
-    delta = mean - stats.mean
-    new_mean = stats.mean + delta * n / total
-    m2 = stats.var * stats.count + var * n + delta**2 * stats.count * n / total
-    return ObsStats(new_mean, m2 / total, total)
+    return stats.normalize(obs, config.normalize_obs)
 
 
 def init(key: jax.Array, env, config: Config) -> State:
@@ -130,8 +108,7 @@ def init(key: jax.Array, env, config: Config) -> State:
     obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
         jax.random.split(env_key, config.num_envs), env.default_params
     )
-    shape = pi.obs_shape if jnp.issubdtype(jnp.dtype(pi.obs_dtype), jnp.floating) else ()
-    stats = ObsStats(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4))
+    stats = ObsStats.create(pi.obs_shape, pi.obs_dtype)
     zeros = jnp.zeros((config.num_envs,))
     return State(params, _optimizer(config).init(params), stats, env_state, obs, zeros, zeros,
                  jnp.zeros((), jnp.int32))
@@ -141,20 +118,6 @@ def act(key, state: State, obs, env, config: Config, deterministic: bool = True)
     pi = policy(env, config)
     x = _normalize(state.obs_stats, obs, config)
     return pi.mode(state.params["policy"], x) if deterministic else pi.sample(state.params["policy"], x, key)
-
-
-def gae(reward, value, next_value, terminated, truncated, discount, lam):
-    """Â_t and the value targets R_t = Â_t + V(s_t), all [T, N]."""
-    delta = reward + discount * next_value * (1.0 - terminated) - value
-    done = jnp.logical_or(terminated, truncated).astype(jnp.float32)
-
-    def back(adv_next, x):
-        delta_t, done_t = x
-        adv = delta_t + discount * lam * (1.0 - done_t) * adv_next
-        return adv, adv
-
-    _, adv = jax.lax.scan(back, jnp.zeros_like(delta[0]), (delta, done), reverse=True)
-    return adv, adv + value
 
 
 def _loss(params, batch, env, config: Config):
@@ -220,23 +183,12 @@ def update(key: jax.Array, state: State, env, config: Config):
     (params, opt_state), info = jax.lax.scan(epoch, (state.params, state.opt_state),
                                             jax.random.split(shuffle_key, config.epochs))
 
-    # episode returns: running sums per env; the metric is the mean return of
-    # the episodes that ended in this batch (the last one per env if none did)
-    def track(carry, x):
-        running, last, total, count = carry
-        reward, done = x
-        running = running + reward
-        last = jnp.where(done, running, last)
-        total, count = total + jnp.sum(jnp.where(done, running, 0.0)), count + jnp.sum(done)
-        return (jnp.where(done, 0.0, running), last, total, count), None
-
-    done = jnp.logical_or(tr.terminated, tr.truncated)
-    (running, last, total, count), _ = jax.lax.scan(
-        track, (state.episode_return, state.last_return, jnp.zeros(()), jnp.zeros((), jnp.int32)), (tr.reward, done))
-    new_stats = _update_stats(stats, tr.obs) if config.normalize_obs and stats.mean.ndim else stats
+    running, last, episode_return = track_returns(state.episode_return, state.last_return, tr.reward,
+                                                  jnp.logical_or(tr.terminated, tr.truncated))
+    new_stats = stats.update(tr.obs, config.normalize_obs)
     state = State(params, opt_state, new_stats, env_state, obs, running, last, state.t + 1)
     metrics = {
-        "episode_return": jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.mean(last)),
+        "episode_return": episode_return,
         "transitions": jnp.asarray(size, jnp.float32),
         **jax.tree.map(jnp.mean, info),
     }

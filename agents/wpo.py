@@ -1,21 +1,25 @@
 """WPO and SPO, tabular form: the policy is a table π[s, a] updated in closed
 form inside a Wasserstein (WPO) or Sinkhorn (SPO) trust region, or a KL one
-for comparison.  [WORK IN PROGRESS, issue 6: tabular only so far.]
+for comparison.
 
 Song, He, Ding, Zhao, "Provably Convergent Policy Optimization via
-Metric-aware Trust Region Methods", TMLR 2023; the updates and duals are in
-`rlx.trust`.  Each iteration:
+Metric-aware Trust Region Methods", TMLR 2023: the trust-region problem, its
+closed forms and duals are in `rlx.trust` (labels (W1)–(W3), (S1)–(S3) of
+experiments/wpo/REFERENCE.md; the paper's own equation numbers could not be
+checked, its full text was not reachable).  Each iteration:
 
-    A_k(s, a)  exact (rlx.exact, `advantages="exact"`) or sampled: Monte Carlo
-               returns of N episodes minus their mean at each state; unvisited
-               pairs get A = 0 (as the authors' code)
-    w_k(s)     the discounted visitation of π_k (exact, or discounted visit
-               counts per episode)
+    A_k(s, a)  sampled (the default, as the authors' tabular runs): Monte Carlo
+               returns-to-go of N episodes minus the mean return at the state,
+               scaled to std 1 over the batch (`normalize`), averaged per pair;
+               unvisited pairs get A = 0 (as the authors' code) — or exact
+               (rlx.exact, `advantages="exact"`), the oracle
+    w_k(s)     the unnormalised discounted visitation of π_k (discounted visit
+               counts per episode, or exact)
     β_k        the dual's minimiser for trust region δ (`beta_schedule="dual"`),
                or a fixed β, or β/(k+1)² (the code's decaying schedule, per
                iteration rather than per 1000 episodes)
     π_{k+1}    WPO (exact solution, mass split at the breakpoint), SPO with λ,
-               or KL: π_k exp(A/β)
+               or KL: π_k exp(A/β), each with its own dual's β
 """
 
 from __future__ import annotations
@@ -32,12 +36,13 @@ from rlx.rollout import collect_episodes, episode_discount, episode_horizon
 @struct.dataclass
 class Config:
     method: str = static("wpo")  # "wpo", "spo" or "kl"
-    advantages: str = static("exact")  # "exact" (rlx.exact) or "sampled"
+    advantages: str = static("sampled")  # "sampled" (N episodes), or "exact" (rlx.exact: the oracle)
     cost: str = static("zero_one")  # d(a_i, a_j): "zero_one" = 1[i≠j], "index" = |i−j|
     beta_schedule: str = static("dual")  # "dual": minimise the dual for δ; "fixed": β; "decay": β/(k+1)²
-    delta: float = 0.01  # δ, the trust region [official code]
+    delta: float = 0.1  # δ, the trust region (official code 0.01; 0.1 was best for sampled A: experiments/wpo)
     beta: float = 1.0  # β for "fixed" and "decay"
     lam: float = 5.0  # SPO's λ (inverse entropic temperature) [official Taxi run: 5.5]
+    normalize: bool = static(True)  # sampled A divided by its batch std [authors' code: mean 0, std 1]
     num_envs: int = static(10)  # N episodes an iteration (sampled advantages; also the logged return)
     horizon: int = static(0)  # H; 0 = the env's time limit
     discount: float | None = None  # γ; None = the MDP's own
@@ -82,7 +87,7 @@ def _cost(config: Config, num_actions: int):
     raise ValueError(f"cost must be 'zero_one' or 'index', got {config.cost!r}")
 
 
-def sampled_advantages(traj, num_states: int, num_actions: int, discount):
+def sampled_advantages(traj, num_states: int, num_actions: int, discount, normalize: bool = False):
     """A(s, a) and w(s) from episodes: returns-to-go G_t minus their mean over
     the visits to s_t, averaged per (s, a); w = discounted visits per episode."""
     mask = traj.mask
@@ -99,8 +104,12 @@ def sampled_advantages(traj, num_states: int, num_actions: int, discount):
     m, g = mask.reshape(-1), g.reshape(-1)
     visits = jnp.zeros(num_states).at[s].add(m)
     value = jnp.zeros(num_states).at[s].add(m * g) / jnp.maximum(visits, 1.0)
+    sample_adv = g - value[s]
+    if normalize:  # per-sample advantages of the batch scaled to std 1 (they have mean 0 already)
+        count = jnp.maximum(jnp.sum(m), 1.0)
+        sample_adv = sample_adv / (jnp.sqrt(jnp.sum(m * sample_adv**2) / count) + 1e-8)
     pair_visits = jnp.zeros((num_states, num_actions)).at[s, a].add(m)
-    adv = jnp.zeros((num_states, num_actions)).at[s, a].add(m * (g - value[s])) / jnp.maximum(pair_visits, 1.0)
+    adv = jnp.zeros((num_states, num_actions)).at[s, a].add(m * sample_adv) / jnp.maximum(pair_visits, 1.0)
     weights = jnp.zeros(num_states).at[s].add(m * jnp.broadcast_to(powers, mask.shape).reshape(-1))
     return adv, weights / mask.shape[0]
 
@@ -117,7 +126,7 @@ def update(key: jax.Array, state: State, env, config: Config):
         weights = exact.occupancy(mdp.replace(discount=jnp.asarray(discount, jnp.float32)), probs,
                                   horizon=None).sum(-1)
     elif config.advantages == "sampled":
-        adv, weights = sampled_advantages(traj, mdp.num_states, mdp.num_actions, discount)
+        adv, weights = sampled_advantages(traj, mdp.num_states, mdp.num_actions, discount, config.normalize)
     else:
         raise ValueError(f"advantages must be 'exact' or 'sampled', got {config.advantages!r}")
     cost = _cost(config, mdp.num_actions)
@@ -140,7 +149,7 @@ def update(key: jax.Array, state: State, env, config: Config):
         beta = trust.spo_beta(probs, adv, cost, weights, config.delta, config.lam) if beta is None else beta
         new = trust.spo_update(probs, adv, cost, beta, config.lam)
     elif config.method == "kl":
-        beta = jnp.asarray(config.beta, jnp.float32) if beta is None else beta  # no KL dual yet: β
+        beta = trust.kl_beta(probs, adv, weights, config.delta) if beta is None else beta
         new = trust.kl_update(probs, adv, beta)
     else:
         raise ValueError(f"method must be 'wpo', 'spo' or 'kl', got {config.method!r}")

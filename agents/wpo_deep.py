@@ -1,10 +1,11 @@
-"""Deep WPO / SPO for discrete actions: a policy network fitted to the closed-
-form trust-region target, advantages from a learned Q critic.
-[WORK IN PROGRESS, issue 6: discrete actions only; not yet tuned or tested
-for learning.]
+"""Deep WPO / SPO: a policy network fitted to the closed-form trust-region
+target, advantages from a learned Q critic; discrete actions, or continuous
+ones discretised per dimension.
 
-Song, He, Ding, Zhao, TMLR 2023 (the practical on-policy algorithm); the
-closed forms are in `rlx.trust`.  One update:
+Song, He, Ding, Zhao, "Provably Convergent Policy Optimization via
+Metric-aware Trust Region Methods", TMLR 2023 — the practical on-policy
+algorithm (experiments/wpo/REFERENCE.md A4); the closed forms (W3)/(S3) and
+the duals are in `rlx.trust`.  One update:
 
   1. N envs × T steps with π_θ (auto-reset, as PPO).
   2. Q_φ(s, a) regressed on the TD(λ) return of the taken action: GAE with
@@ -15,39 +16,55 @@ closed forms are in `rlx.trust`.  One update:
   4. The target π*(·|s) = WPO/SPO(π_θ(·|s), A(s, ·)) with β from the dual over
      the batch's states (each weighted 1/(N T)), or fixed / decaying.
   5. π_θ fitted to stop_gradient(π*) for E epochs × M minibatches: squared
-     error between the probability vectors (the authors' code) or KL(π*‖π_θ).
+     error between the probability vectors (the authors' code; their target
+     is not stop-gradiented, ours is on purpose) or KL(π*‖π_θ).
+
+Continuous actions (a box of D dimensions) [decision: neither the paper nor
+its code gives a discretisation, REFERENCE.md A4].  Each dimension gets K
+evenly spaced bins over its bounds and its own categorical, π(a|s) =
+Π_d π_d(a_d|s); the critic has one head per dimension, Q_d(s, k) ≈
+E[G | s, a_d = bin k] (the taken bin's head regressed on the same return), so
+A_d(s, ·) is the dimension's marginal advantage.  With a cost additive over
+dimensions the Wasserstein distance of product policies is the sum of the
+per-dimension distances, so the dual sums over (state, dimension) pairs and
+each dimension takes its own closed-form step.  The default cost for bins is
+|i − j| (the transport distance along the axis); for discrete actions 0/1.
 """
 
 from __future__ import annotations
 
+import gymnasium
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from flax import struct
 
 from rlx import trust
-from rlx.agents.ppo import gae
 from rlx.config import static
-from rlx.policies import MLP, make_policy
-from rlx.rollout import collect_steps, episode_discount
+from rlx.policies import MLP
+from rlx.rollout import ObsStats, collect_steps, episode_discount, gae, track_returns
 
 
 @struct.dataclass
 class Config:
     method: str = static("wpo")  # "wpo" or "spo"
-    cost: str = static("zero_one")  # "zero_one" or "index"
+    cost: str = static("auto")  # "zero_one", "index" (|i−j|) or "auto": 0/1 for discrete, index for bins
     beta_schedule: str = static("dual")  # "dual" (δ), "fixed" (β) or "decay" (β/(k+1)²)
-    fit: str = static("mse")  # "mse" [authors' code] or "kl": KL(π*‖π_θ)
+    fit: str = static("kl")  # "kl": KL(π*‖π_θ), or "mse" [authors' code] (collapsed more seeds on cartpole)
+    bins: int = static(11)  # K bins per action dimension (continuous actions only)
     num_envs: int = static(8)
     num_steps: int = static(64)
     epochs: int = static(4)
     minibatches: int = static(4)
     hidden: tuple[int, ...] = static((64, 64))
-    delta: float = 0.05
-    beta: float = 1.0
-    lam: float = 5.0
+    normalize_obs: bool = static(False)
+    delta: float = 0.02  # δ, the trust region over the batch's states (summed over action dimensions)
+    beta: float = 1.0  # β for "fixed" and "decay"
+    lam: float = 5.0  # SPO's λ
     lr: float = 1e-3
     max_grad_norm: float = 0.5
+    reward_scale: float = 1.0
     discount: float | None = None
     gae_lambda: float = 0.95
 
@@ -56,6 +73,7 @@ class Config:
 class State:
     params: dict  # {"policy": …, "q": …}
     opt_state: optax.OptState
+    obs_stats: ObsStats
     env_state: object
     obs: jax.Array
     episode_return: jax.Array
@@ -63,21 +81,65 @@ class State:
     t: jax.Array
 
 
+@struct.dataclass
+class Actions:
+    """The action space as D independent categoricals of K choices.
+    `bins` [D, K] maps choices to a box's values; None for a discrete space."""
+
+    dims: int = struct.field(pytree_node=False)
+    choices: int = struct.field(pytree_node=False)
+    bins: jax.Array | None = None
+
+    def to_env(self, idx):  # [..., D] choices -> the env's action
+        if self.bins is None:
+            return idx[..., 0]
+        return jnp.take_along_axis(jnp.broadcast_to(self.bins, idx.shape + (self.choices,)), idx[..., None], -1)[..., 0]
+
+    def from_env(self, action):  # the env's action -> [..., D] choices
+        if self.bins is None:
+            return action[..., None].astype(jnp.int32)
+        return jnp.argmin(jnp.abs(action[..., None] - self.bins), -1).astype(jnp.int32)
+
+
+def actions(env, config: Config) -> Actions:
+    space = env.action_space(env.default_params)
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return Actions(1, int(space.n))
+    if not isinstance(space, gymnasium.spaces.Box):
+        raise TypeError(f"deep WPO/SPO needs a discrete or box action space, got {space}")
+    if config.bins < 2:
+        raise ValueError(f"bins must be at least 2, got {config.bins}")
+    low = np.broadcast_to(np.asarray(space.low, np.float32), space.shape).reshape(-1)
+    high = np.broadcast_to(np.asarray(space.high, np.float32), space.shape).reshape(-1)
+    if not np.all(np.isfinite(low) & np.isfinite(high)):
+        raise ValueError("deep WPO/SPO discretises a box with finite bounds only")
+    steps = np.linspace(0.0, 1.0, config.bins, dtype=np.float32)
+    return Actions(int(low.shape[0]), config.bins, jnp.asarray(low[:, None] + (high - low)[:, None] * steps))
+
+
+def _obs_shape(env):
+    space = env.observation_space(env.default_params)
+    return tuple(space.shape), jnp.dtype(getattr(space, "dtype", jnp.float32))
+
+
+def _nets(env, config: Config):
+    acts = actions(env, config)
+    obs_ndim = len(_obs_shape(env)[0])
+    out = acts.dims * acts.choices
+    return MLP(config.hidden, out, obs_ndim=obs_ndim), MLP(config.hidden, out, obs_ndim=obs_ndim, out_scale=1.0)
+
+
+def _cost(config: Config, acts: Actions):
+    kind = config.cost if config.cost != "auto" else ("zero_one" if acts.bins is None else "index")
+    if kind == "zero_one":
+        return trust.zero_one_cost(acts.choices)
+    if kind == "index":
+        return trust.index_cost(acts.choices)
+    raise ValueError(f"cost must be 'auto', 'zero_one' or 'index', got {config.cost!r}")
+
+
 def env_steps_per_update(env, config: Config) -> int:
     return config.num_envs * config.num_steps
-
-
-def policy(env, config: Config):
-    pi = make_policy(env, "mlp", config.hidden)
-    if not pi.discrete:
-        raise ValueError("deep WPO/SPO needs discrete actions (continuous: discretise per dimension, not yet built)")
-    return pi
-
-
-def _q_net(env, config: Config):
-    pi = policy(env, config)
-    return MLP(config.hidden, int(env.action_space(env.default_params).n), obs_ndim=len(pi.obs_shape),
-               out_scale=1.0)
 
 
 def _optimizer(config: Config):
@@ -85,27 +147,44 @@ def _optimizer(config: Config):
 
 
 def init(key, env, config: Config) -> State:
-    pi = policy(env, config)
+    policy_net, q_net = _nets(env, config)
+    shape, dtype = _obs_shape(env)
     k_pi, k_q, k_env = jax.random.split(key, 3)
-    dummy = jnp.zeros(pi.obs_shape, pi.obs_dtype)
-    params = {"policy": pi.init(k_pi), "q": _q_net(env, config).init(k_q, dummy)}
+    dummy = jnp.zeros(shape, dtype)
+    params = {"policy": policy_net.init(k_pi, dummy), "q": q_net.init(k_q, dummy)}
     obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_env, config.num_envs),
                                                            env.default_params)
     zeros = jnp.zeros((config.num_envs,))
     opt = _optimizer(config)
     opt_state = {name: opt.init(p) for name, p in params.items()}  # one Adam a network: no momentum leaks across
-    return State(params, opt_state, env_state, obs, zeros, zeros, jnp.zeros((), jnp.int32))
+    return State(params, opt_state, ObsStats.create(shape, dtype), env_state, obs, zeros, zeros,
+                 jnp.zeros((), jnp.int32))
+
+
+def _heads(env, config: Config, net: str, params, obs):
+    """The policy's logits or the critic's Q, [..., D, K]."""
+    acts = actions(env, config)
+    module = _nets(env, config)[0 if net == "policy" else 1]
+    out = module.apply(params[net], obs)
+    return out.reshape(out.shape[:-1] + (acts.dims, acts.choices))
+
+
+def _logits(env, config: Config, params, obs):
+    return _heads(env, config, "policy", params, obs)
 
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
-    pi = policy(env, config)
-    return pi.mode(state.params["policy"], obs) if deterministic else pi.sample(state.params["policy"], obs, key)
+    logits = _logits(env, config, state.params, state.obs_stats.normalize(obs, config.normalize_obs))
+    idx = jnp.argmax(logits, -1) if deterministic else jax.random.categorical(key, logits)
+    return actions(env, config).to_env(idx.astype(jnp.int32))
 
 
 def _minibatch_epochs(key, params, opt_state, name, data, loss, config: Config):
     """E epochs of M shuffled minibatches of `data` (leading axis = samples),
     training params[name] with its own optimiser state opt_state[name]."""
     size = jax.tree.leaves(data)[0].shape[0]
+    if size % config.minibatches:
+        raise ValueError(f"num_envs × num_steps = {size} must divide into {config.minibatches} minibatches")
     opt = _optimizer(config)
 
     def epoch(carry, k):
@@ -125,73 +204,85 @@ def _minibatch_epochs(key, params, opt_state, name, data, loss, config: Config):
     return {**params, name: sub}, {**opt_state, name: sub_state}, jnp.mean(losses)
 
 
+def target(probs, adv, cost, weights, config: Config, t):
+    """The closed-form trust-region step of every row of probs/adv [R, K],
+    rows weighted by `weights` in the dual, and its β."""
+    if config.beta_schedule == "dual":
+        if config.method == "wpo":
+            return trust.wpo_step(probs, adv, cost, weights, config.delta)
+        beta = trust.spo_beta(probs, adv, cost, weights, config.delta, config.lam)
+    elif config.beta_schedule in ("fixed", "decay"):
+        beta = config.beta if config.beta_schedule == "fixed" else config.beta / (t + 1.0) ** 2
+        beta = jnp.asarray(beta, jnp.float32)
+        if config.method == "wpo":
+            return trust.wpo_update(probs, adv, cost, beta), beta
+    else:
+        raise ValueError(f"beta_schedule must be 'dual', 'fixed' or 'decay', got {config.beta_schedule!r}")
+    if config.method != "spo":
+        raise ValueError(f"method must be 'wpo' or 'spo', got {config.method!r}")
+    return trust.spo_update(probs, adv, cost, beta, config.lam), beta
+
+
 def update(key, state: State, env, config: Config):
-    pi, q_net = policy(env, config), _q_net(env, config)
+    acts = actions(env, config)
     discount = episode_discount(env, config.discount)
     k_roll, k_q, k_pi = jax.random.split(key, 3)
+    stats = state.obs_stats
+    norm = lambda o: stats.normalize(o, config.normalize_obs)
 
     def sample(obs, k):
-        return pi.sample(state.params["policy"], obs, k)
+        idx = jax.random.categorical(k, _logits(env, config, state.params, norm(obs)))
+        return acts.to_env(idx.astype(jnp.int32))
 
     tr, env_state, obs = collect_steps(k_roll, env, env.default_params, sample, state.env_state, state.obs,
                                        config.num_steps)
-    probs_of = lambda p, o: jax.nn.softmax(pi.module.apply(p["policy"], o))  # noqa: E731
-    value_of = lambda p, o: jnp.sum(probs_of(p, o) * q_net.apply(p["q"], o), -1)  # noqa: E731
+    probs_of = lambda p, o: jax.nn.softmax(_logits(env, config, p, o))
+    q_of = lambda p, o: _heads(env, config, "q", p, o)
+    value_of = lambda p, o: jnp.mean(jnp.sum(probs_of(p, o) * q_of(p, o), -1), -1)
 
-    # 2. the critic: Q(s_t, a_t) on the TD(λ) return
-    _, returns = gae(tr.reward, value_of(state.params, tr.obs), value_of(state.params, tr.next_obs),
+    # 2. the critic: Q(s_t, a_t) (every dimension's head at its taken bin) on the TD(λ) return
+    x, next_x = norm(tr.obs), norm(tr.next_obs)
+    _, returns = gae(config.reward_scale * tr.reward, value_of(state.params, x), value_of(state.params, next_x),
                      tr.terminated.astype(jnp.float32), tr.truncated, discount, config.gae_lambda)
-    flat = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
-    x, action, returns = flat(tr.obs), flat(tr.action), flat(returns)
+    flat = lambda a: a.reshape(-1, *a.shape[2:])
+    x, idx, returns = flat(x), flat(acts.from_env(tr.action)), flat(returns)
 
     def q_loss(params, batch):
-        o, a, y = batch
-        q = jnp.take_along_axis(q_net.apply(params["q"], o), a[:, None].astype(jnp.int32), -1)[:, 0]
-        return 0.5 * jnp.mean((q - y) ** 2)
+        o, i, y = batch
+        q = jnp.take_along_axis(q_of(params, o), i[..., None], -1)[..., 0]  # [B, D]
+        return 0.5 * jnp.mean((q - y[:, None]) ** 2)
 
     params, opt_state, critic_loss = _minibatch_epochs(k_q, state.params, state.opt_state, "q",
-                                                       (x, action, returns), q_loss, config)
+                                                       (x, idx, returns), q_loss, config)
 
-    # 3–4. advantages of every action and the closed-form target
-    probs = probs_of(state.params, x)
-    q = q_net.apply(params["q"], x)
+    # 3–4. advantages of every choice and the closed-form target, per (state, dimension)
+    probs = probs_of(state.params, x)  # [B, D, K]
+    q = q_of(params, x)
     adv = q - jnp.sum(probs * q, -1, keepdims=True)
     adv = adv / (jnp.std(adv) + 1e-8)
-    n_actions = probs.shape[-1]
-    cost = trust.zero_one_cost(n_actions) if config.cost == "zero_one" else trust.index_cost(n_actions)
-    weights = jnp.full((probs.shape[0],), 1.0 / probs.shape[0])
-    if config.beta_schedule == "dual":
-        if config.method == "wpo":
-            target, beta = trust.wpo_step(probs, adv, cost, weights, config.delta)
-        else:
-            beta = trust.spo_beta(probs, adv, cost, weights, config.delta, config.lam)
-            target = trust.spo_update(probs, adv, cost, beta, config.lam)
-    else:
-        beta = config.beta if config.beta_schedule == "fixed" else config.beta / (state.t + 1.0) ** 2
-        beta = jnp.asarray(beta, jnp.float32)
-        target = (trust.wpo_update(probs, adv, cost, beta) if config.method == "wpo"
-                  else trust.spo_update(probs, adv, cost, beta, config.lam))
-    target = jax.lax.stop_gradient(target)
+    rows = probs.shape[0] * acts.dims
+    weights = jnp.full((rows,), 1.0 / probs.shape[0])
+    goal, beta = target(probs.reshape(rows, -1), adv.reshape(rows, -1), _cost(config, acts), weights, config,
+                        state.t)
+    goal = jax.lax.stop_gradient(goal.reshape(probs.shape))
 
     # 5. fit π_θ to the target
     def pi_loss(params, batch):
-        o, goal = batch
+        o, g = batch
         p = probs_of(params, o)
         if config.fit == "mse":
-            return jnp.mean(jnp.sum((p - goal) ** 2, -1))
-        return -jnp.mean(jnp.sum(goal * jnp.log(p + 1e-8), -1))
+            return jnp.mean(jnp.sum((p - g) ** 2, -1))
+        if config.fit == "kl":
+            return -jnp.mean(jnp.sum(g * jax.nn.log_softmax(_logits(env, config, params, o)), -1))
+        raise ValueError(f"fit must be 'mse' or 'kl', got {config.fit!r}")
 
-    params, opt_state, actor_loss = _minibatch_epochs(k_pi, params, opt_state, "policy", (x, target), pi_loss,
-                                                      config)
+    params, opt_state, actor_loss = _minibatch_epochs(k_pi, params, opt_state, "policy", (x, goal), pi_loss, config)
 
-    def track(carry, step):
-        running, last = carry
-        reward, done = step
-        running = running + reward
-        return (jnp.where(done, 0.0, running), jnp.where(done, running, last)), None
-
-    (running, last), _ = jax.lax.scan(track, (state.episode_return, state.last_return),
-                                      (tr.reward, jnp.logical_or(tr.terminated, tr.truncated)))
-    metrics = {"episode_return": jnp.mean(last), "beta": beta, "critic_loss": critic_loss,
-               "actor_loss": actor_loss, "transitions": jnp.asarray(x.shape[0], jnp.float32)}
-    return State(params, opt_state, env_state, obs, running, last, state.t + 1), metrics
+    running, last, episode_return = track_returns(state.episode_return, state.last_return, tr.reward,
+                                                  jnp.logical_or(tr.terminated, tr.truncated))
+    entropy = -jnp.mean(jnp.sum(probs * jnp.log(probs + 1e-12), -1))
+    metrics = {"episode_return": episode_return, "beta": beta, "critic_loss": critic_loss,
+               "actor_loss": actor_loss, "entropy": entropy, "transitions": jnp.asarray(x.shape[0], jnp.float32)}
+    new = State(params, opt_state, stats.update(tr.obs, config.normalize_obs), env_state, obs, running, last,
+                state.t + 1)
+    return new, metrics

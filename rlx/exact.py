@@ -78,6 +78,28 @@ def state_distributions(mdp: TabularMDP, probs: jax.Array, horizon: int) -> jax.
     return ds
 
 
+def _solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    """x with a x = b, for a = I − γP_π or its transpose, by Gauss–Jordan
+    elimination without pivoting in plain jnp.
+
+    Both matrices are diagonally dominant (Σ_j γP_π[s, j] ≤ γ ≤ 1), so no pivot
+    is needed and the elimination is stable.  No LAPACK: two LAPACK calls that
+    XLA's CPU runtime runs at once (a vmapped solve beside another) wait on
+    each other's threads and deadlock a 2-core machine (see
+    rlx.policies.orthogonal).
+    """
+
+    def eliminate(k, ab):
+        a, b = ab
+        row_a, row_b = a[k] / a[k, k], b[k] / a[k, k]
+        factor = a[:, k].at[k].set(0.0)
+        a = (a - factor[:, None] * row_a[None, :]).at[k].set(row_a)
+        b = (b - factor * row_b).at[k].set(row_b)
+        return a, b
+
+    return jax.lax.fori_loop(0, a.shape[-1], eliminate, (a, b))[1]
+
+
 def occupancy(mdp: TabularMDP, probs: jax.Array, horizon=_MDP_HORIZON) -> jax.Array:
     """Discounted state-action occupancy λ[s, a] = Σ_t γ^t Pr(s_t=s, a_t=a).
 
@@ -89,7 +111,7 @@ def occupancy(mdp: TabularMDP, probs: jax.Array, horizon=_MDP_HORIZON) -> jax.Ar
     if horizon is None:
         P_pi, _ = _policy_kernel(mdp, probs)
         eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
-        d = jnp.linalg.solve((eye - gamma * P_pi).T, mdp.init.astype(probs.dtype))
+        d = _solve((eye - gamma * P_pi).T, mdp.init.astype(probs.dtype))
     else:
         ds = state_distributions(mdp, probs, horizon)
         d = jnp.sum(ds * (gamma ** jnp.arange(horizon, dtype=probs.dtype))[:, None], axis=0)
@@ -120,7 +142,7 @@ def q_values(mdp: TabularMDP, probs: jax.Array) -> jax.Array:
     """
     P_pi, r_pi = _policy_kernel(mdp, probs)
     eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
-    v = jnp.linalg.solve(eye - mdp.discount * P_pi, r_pi)
+    v = _solve(eye - mdp.discount * P_pi, r_pi)
     alive = 1.0 - mdp.terminal.astype(probs.dtype)
     q = expected_reward(mdp) + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive)
     return q * alive[:, None]
@@ -152,7 +174,7 @@ def soft_q_values(mdp: TabularMDP, probs: jax.Array, temperature) -> jax.Array:
     P_pi, r_pi = _policy_kernel(mdp, probs)
     entropy = -jnp.sum(jnp.where(probs > 0, probs * jnp.log(jnp.where(probs > 0, probs, 1.0)), 0.0), -1)
     eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
-    v = jnp.linalg.solve(eye - mdp.discount * P_pi, r_pi + temperature * entropy)
+    v = _solve(eye - mdp.discount * P_pi, r_pi + temperature * entropy)
     alive = 1.0 - mdp.terminal.astype(probs.dtype)
     q = expected_reward(mdp) + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive)
     return q * alive[:, None]

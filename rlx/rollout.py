@@ -17,7 +17,6 @@ from flax import struct
 
 from rlx.policies import Policy
 
-
 DEFAULT_DISCOUNT = 0.99  # γ where neither the config nor the env sets one
 
 
@@ -134,3 +133,73 @@ def collect_steps(key: jax.Array, env, env_params, act, env_state, obs, num_step
 
     (env_state, obs), transitions = jax.lax.scan(step, (env_state, obs), jax.random.split(key, num_steps))
     return transitions, env_state, obs
+
+
+def track_returns(running, last, reward, done):
+    """Episode returns over a batch of steps [T, N] of auto-resetting envs.
+
+    `running` [N] is each env's return so far, `last` [N] its last finished
+    episode's.  Returns the updated (running, last) and the mean return of
+    the episodes that ended in this batch (the mean of `last` if none did).
+    """
+
+    def step(carry, x):
+        running, last, total, count = carry
+        r, d = x
+        running = running + r
+        last = jnp.where(d, running, last)
+        total, count = total + jnp.sum(jnp.where(d, running, 0.0)), count + jnp.sum(d)
+        return (jnp.where(d, 0.0, running), last, total, count), None
+
+    (running, last, total, count), _ = jax.lax.scan(
+        step, (running, last, jnp.zeros(()), jnp.zeros((), jnp.int32)), (reward, done))
+    return running, last, jnp.where(count > 0, total / jnp.maximum(count, 1), jnp.mean(last))
+
+
+@struct.dataclass
+class ObsStats:
+    """Running mean and variance of observations (parallel-merge updates)."""
+
+    mean: jax.Array
+    var: jax.Array
+    count: jax.Array
+
+    @classmethod
+    def create(cls, obs_shape, obs_dtype) -> ObsStats:
+        shape = tuple(obs_shape) if jnp.issubdtype(jnp.dtype(obs_dtype), jnp.floating) else ()
+        return cls(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4))
+
+    def normalize(self, obs, enabled: bool = True):
+        """(obs − mean)/std clipped to ±10; integer observations pass through."""
+        if not enabled or not jnp.issubdtype(obs.dtype, jnp.floating):
+            return obs
+        return jnp.clip((obs - self.mean) / jnp.sqrt(self.var + 1e-8), -10.0, 10.0)
+
+    def update(self, batch, enabled: bool = True) -> ObsStats:
+        if not enabled or not self.mean.ndim:
+            return self
+        batch = batch.reshape(-1, *self.mean.shape)
+        n = batch.shape[0]
+        mean, var = jnp.mean(batch, 0), jnp.var(batch, 0)
+        total = self.count + n
+        delta = mean - self.mean
+        new_mean = self.mean + delta * n / total
+        m2 = self.var * self.count + var * n + delta**2 * self.count * n / total
+        return ObsStats(new_mean, m2 / total, total)
+
+
+def gae(reward, value, next_value, terminated, truncated, discount, lam):
+    """Generalised advantage estimation (Schulman et al. 2016, eq. 16) over
+    [T, N] steps of auto-resetting envs: Â_t and the value targets
+    R_t = Â_t + V(s_t).  `next_value` is V of the step's next observation (the
+    final one at a truncation, which bootstraps); a termination cuts it."""
+    delta = reward + discount * next_value * (1.0 - terminated) - value
+    done = jnp.logical_or(terminated, truncated).astype(jnp.float32)
+
+    def back(adv_next, x):
+        delta_t, done_t = x
+        adv = delta_t + discount * lam * (1.0 - done_t) * adv_next
+        return adv, adv
+
+    _, adv = jax.lax.scan(back, jnp.zeros_like(delta[0]), (delta, done), reverse=True)
+    return adv, adv + value

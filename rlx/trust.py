@@ -2,9 +2,11 @@
 Wasserstein (WPO), Sinkhorn (SPO) and, for comparison, KL.
 
 Song, He, Ding, Zhao, "Provably Convergent Policy Optimization via
-Metric-aware Trust Region Methods", TMLR 2023.  [WORK IN PROGRESS, issue 6:
-the equations below were re-derived from the problem statement and the
-authors' code; the paper's equation numbers are not yet checked.]
+Metric-aware Trust Region Methods", TMLR 2023.  The equations below were
+re-derived from the trust-region problem and checked against the authors'
+code (experiments/wpo/REFERENCE.md A1–A3, labels (W2), (W3), (S2), (S3)); the
+paper's own equation numbers could not be checked, its full text was not
+reachable.
 
 Every function works on one batch of states: `probs` π_k[s, j], advantages
 A[s, i], a cost matrix M[j, i] = d(a_j, a_i) (M[j, j] = 0) from an old action j
@@ -19,6 +21,7 @@ minimiser of the one-dimensional convex dual
 
     WPO:  F(β) = βδ + Σ_s w_s Σ_j π_k(j|s) max_i [A(s,i) − β M[j,i]]
     SPO:  F(β) = βδ + Σ_s w_s Σ_j π_k(j|s) (β/λ) [logsumexp_i((λ/β)A(s,i) − λM[j,i]) − log π_k(j|s)]
+    KL:   F(β) = βδ + Σ_s w_s β log Σ_i π_k(i|s) exp(A(s,i)/β)
 
 found by bisection on its (sub)gradient inside JAX.
 """
@@ -72,6 +75,11 @@ def spo_dual(beta, probs, adv, cost, weights, delta, lam):
     return beta * delta + jnp.sum(weights[:, None] * probs * entropy_term)
 
 
+def kl_dual(beta, probs, adv, weights, delta):
+    logits = jnp.where(probs > 0, jnp.log(jnp.where(probs > 0, probs, 1.0)), -jnp.inf) + adv / beta
+    return beta * delta + jnp.sum(weights * beta * jax.nn.logsumexp(logits, axis=-1))
+
+
 def _wpo_slope(beta, probs, adv, cost, weights, delta):
     """F's derivative where the argmax is unique: δ − E[M[j, κ(j)]]."""
     kappa = jnp.argmax(adv[:, None, :] - beta * cost[None, :, :], axis=-1)
@@ -104,7 +112,7 @@ def wpo_beta(probs, adv, cost, weights, delta):
 
 
 def _wpo_bracket(probs, adv, cost, weights, delta):
-    slope = lambda b: _wpo_slope(b, probs, adv, cost, weights, delta)  # noqa: E731
+    slope = lambda b: _wpo_slope(b, probs, adv, cost, weights, delta)
     lo, hi = _bisect(slope, 0.0, _beta_max(adv, cost))
     at_zero = slope(0.0) >= 0
     return jnp.where(at_zero, 0.0, lo), jnp.where(at_zero, 0.0, hi)
@@ -129,8 +137,19 @@ def wpo_step(probs, adv, cost, weights, delta):
     return (1.0 - share) * under + share * over, hi
 
 
+def _smooth_argmin(dual, start):
+    """argmin_{β > 0} of a smooth convex dual: double β from `start` until the
+    slope is ≥ 0, then bisect the slope."""
+    slope = jax.grad(dual)
+    hi = jax.lax.while_loop(lambda b: slope(b) < 0, lambda b: 2.0 * b, start)
+    return _bisect(slope, 1e-6 * hi, hi)[1]
+
+
 def spo_beta(probs, adv, cost, weights, delta, lam):
     """argmin_{β > 0} of the SPO dual (smooth and convex: a perspective)."""
-    slope = jax.grad(lambda b: spo_dual(b, probs, adv, cost, weights, delta, lam))
-    hi = jax.lax.while_loop(lambda b: slope(b) < 0, lambda b: 2.0 * b, _beta_max(adv, cost))
-    return _bisect(slope, 1e-6 * hi, hi)[1]
+    return _smooth_argmin(lambda b: spo_dual(b, probs, adv, cost, weights, delta, lam), _beta_max(adv, cost))
+
+
+def kl_beta(probs, adv, weights, delta):
+    """argmin_{β > 0} of the KL dual: the multiplier of E_w[KL(π‖π_k)] ≤ δ."""
+    return _smooth_argmin(lambda b: kl_dual(b, probs, adv, weights, delta), jnp.max(adv) - jnp.min(adv) + 1.0)

@@ -13,6 +13,7 @@ import pytest
 from helpers import z_scores
 
 from rlx import exact
+from rlx.envs import tabular
 from rlx.envs.tabular import RIGHT, TabularEnv, cliff_walking, gridworld, random_mdp
 from rlx.policies import make_policy
 from rlx.rollout import collect_episodes
@@ -146,3 +147,20 @@ def test_optimal_J_bounds_every_deterministic_policy():
     )
     np.testing.assert_allclose(exact.optimal_J(mdp, horizon=None), best_inf, rtol=1e-4)
     assert float(exact.optimal_J(mdp)) >= best - 1e-5
+
+
+def test_policy_evaluation_solve_equals_numpy_without_lapack():
+    """rlx.exact solves (I − γP_π) v = r by elimination in jnp: equal to
+    numpy's LAPACK solve, and its vmapped program holds no LAPACK call (two
+    at once deadlock a 2-core CPU)."""
+    mdp = tabular.random_mdp(jax.random.key(7), num_states=30, num_actions=4, discount=0.99)
+    probs = jax.nn.softmax(jax.random.normal(jax.random.key(8), (30, 4)), -1)
+    P_pi = np.einsum("sa,sat->st", np.asarray(probs, np.float64), np.asarray(mdp.P, np.float64))
+    r_pi = np.sum(np.asarray(probs, np.float64) * np.asarray(exact.expected_reward(mdp), np.float64), -1)
+    v = np.linalg.solve(np.eye(30) - 0.99 * P_pi, r_pi)
+    q = np.asarray(exact.expected_reward(mdp), np.float64) + 0.99 * np.einsum("sat,t->sa", np.asarray(mdp.P), v)
+    np.testing.assert_allclose(exact.q_values(mdp, probs), q, rtol=1e-4, atol=1e-3)
+    d = np.linalg.solve((np.eye(30) - 0.99 * P_pi).T, np.asarray(mdp.init, np.float64))
+    np.testing.assert_allclose(exact.occupancy(mdp, probs, horizon=None).sum(-1), d, rtol=1e-4, atol=1e-4)
+    both = jax.vmap(lambda p: (exact.q_values(mdp, p), exact.occupancy(mdp, p, horizon=None)))
+    assert "lapack" not in jax.jit(both).lower(jnp.stack([probs, probs])).as_text().lower()

@@ -7,10 +7,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-from rlx import agents
 from rlx.agents import ppo
 from rlx.envs import make
+
+from rlx import agents, rollout
 from rlx.train import evaluate, init_carry, make_train
 
 
@@ -34,7 +34,7 @@ def test_gae_bootstraps_truncation_and_cuts_termination():
     terminated = np.zeros((T, N), bool)
     truncated = np.zeros((T, N), bool)
     terminated[2, 0], truncated[4, 1], terminated[6, 2], truncated[1, 2] = True, True, True, True
-    adv, target = ppo.gae(jnp.asarray(reward), jnp.asarray(value), jnp.asarray(next_value),
+    adv, target = rollout.gae(jnp.asarray(reward), jnp.asarray(value), jnp.asarray(next_value),
                           jnp.asarray(terminated, jnp.float32), jnp.asarray(truncated), 0.9, 0.8)
     expected = _gae_by_hand(reward, value, next_value, terminated, truncated, 0.9, 0.8)
     np.testing.assert_allclose(adv, expected, rtol=1e-5, atol=1e-6)

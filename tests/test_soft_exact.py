@@ -1,4 +1,4 @@
-"""Entropy-regularised oracle (for NAC) [WIP, issue 6]: soft Q of a policy,
+"""Entropy-regularised oracle (for NAC): soft Q of a policy,
 soft value iteration's optimum, and their consistency."""
 
 from __future__ import annotations

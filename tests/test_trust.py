@@ -1,4 +1,4 @@
-"""WPO/SPO closed forms (rlx.trust): the dual's β against a brute-force grid,
+"""WPO/SPO/KL closed forms (rlx.trust): the dual's β against a brute-force grid,
 SPO → WPO as λ grows, and exact-advantage WPO improving J at every step."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from rlx.envs import tabular
 
 from rlx import exact, trust
-from rlx.envs import tabular
 
 
 def _problem(seed, num_states=4, num_actions=5):
@@ -46,6 +46,22 @@ def test_spo_beta_is_the_grid_minimum_of_the_dual():
     values = jax.vmap(lambda b: trust.spo_dual(b, probs, adv, cost, weights, delta, lam))(grid)
     assert float(trust.spo_dual(beta, probs, adv, cost, weights, delta, lam)) <= float(jnp.min(values)) + 1e-5
     assert abs(float(beta) - float(grid[jnp.argmin(values)])) < 1e-3 * float(beta) * 4
+
+
+def test_kl_beta_is_the_grid_minimum_and_spends_delta():
+    probs, adv, weights = _problem(6)
+    delta = 0.05
+    beta = trust.kl_beta(probs, adv, weights, delta)
+    grid = jnp.linspace(1e-2, 4 * float(beta), 40001)
+    values = jax.vmap(lambda b: trust.kl_dual(b, probs, adv, weights, delta))(grid)
+    assert float(trust.kl_dual(beta, probs, adv, weights, delta)) <= float(jnp.min(values)) + 1e-5
+    assert abs(float(beta) - float(grid[jnp.argmin(values)])) < 1e-3 * float(beta) * 4
+    # the constraint is active at β*: E_w KL(π_{k+1} ‖ π_k) = δ; β twice as large spends less
+    def spent(b):
+        new = trust.kl_update(probs, adv, b)
+        return float(jnp.sum(weights * jnp.sum(new * (jnp.log(new) - jnp.log(probs)), -1)))
+    assert abs(spent(beta) - delta) < 1e-4 * delta * 10, spent(beta)
+    assert spent(2 * beta) < 0.5 * delta
 
 
 def test_spo_approaches_wpo_as_lambda_grows():

@@ -1,5 +1,6 @@
-"""Tabular WPO/SPO agents [WIP, issue 6]: exact-advantage runs reach the
-optimum of CliffWalking; sampled advantages improve J."""
+"""Tabular WPO/SPO agents: exact-advantage runs reach the
+optimum of CliffWalking (WPO never getting worse); the default sampled
+advantages reach near the optimum of NChain."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ def cliff():
 ])
 def test_exact_advantages_reach_the_optimum(cliff, name, changes):
     env, optimum = cliff
-    config = agents.config(name).replace(**changes)
+    config = agents.config(name).replace(advantages="exact", **changes)
     _, metrics = jax.jit(make_train(wpo, env, config, num_iterations=30))(jax.random.key(0))
     J = np.asarray(metrics["J"])
     assert J[0] < optimum - 20  # far from the optimum after one step
@@ -35,12 +36,16 @@ def test_exact_advantages_reach_the_optimum(cliff, name, changes):
         assert np.all(np.diff(J) >= -1e-3), J
 
 
-def test_sampled_advantages_improve(cliff):
-    env, optimum = cliff
-    config = agents.config("wpo").replace(advantages="sampled", beta_schedule="decay", beta=1.0)
-    _, metrics = jax.jit(jax.vmap(make_train(wpo, env, config, num_iterations=30)))(
-        jax.random.split(jax.random.key(0), 2))
+def test_sampled_advantages_reach_near_the_optimum_of_nchain():
+    """The default agent (sampled advantages of one 1000-step episode an
+    iteration, δ = 0.1): within 1.0 of the optimum 25.50 after 100 iterations
+    on every seed (measured 25.06–25.47), from the uniform policy's 12.05;
+    vanilla PG on the same samples reaches 14.4 (experiments/wpo)."""
+    env = make("nchain")
+    optimum = float(exact.optimal_J(env.default_params, horizon=None))
+    config = agents.config("wpo").replace(num_envs=1)
+    _, metrics = jax.jit(jax.vmap(make_train(wpo, env, config, num_iterations=100)))(
+        jax.random.split(jax.random.key(0), 4))
     J = np.asarray(metrics["J"])
-    mdp = env.default_params
-    uniform = float(exact.J(mdp, np.full((mdp.num_states, mdp.num_actions), 0.25, np.float32), horizon=None))
-    assert np.all(J[:, -1] > uniform + 100), (uniform, J[:, -1])
+    assert np.all(J[:, 0] < optimum - 5), J[:, 0]
+    assert np.all(J[:, -1] > optimum - 1.0), (J[:, -1], optimum)
