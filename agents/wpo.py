@@ -71,6 +71,9 @@ def env_steps_per_update(env, config: Config) -> int:
 
 def init(key: jax.Array, env, config: Config) -> State:
     mdp = env.default_params
+    if not hasattr(mdp, "P"):
+        raise ValueError("wpo/spo keep a policy table and need a tabular MDP (nchain, cliffwalking, taxi, …); "
+                         "for other envs use wpo_deep or spo_deep")
     return State(jnp.full((mdp.num_states, mdp.num_actions), 1.0 / mdp.num_actions), jnp.zeros((), jnp.int32))
 
 
@@ -159,6 +162,6 @@ def update(key: jax.Array, state: State, env, config: Config):
         "episode_length": jnp.mean(traj.episode_length),
         "transitions": jnp.sum(traj.mask),
         "beta": beta,
-        "J": exact.J(mdp, new),
+        "J": exact.J(mdp, new),  # the new policy's exact J at the MDP's own γ and horizon
     }
     return State(new, state.t + 1), metrics

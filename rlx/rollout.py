@@ -1,4 +1,6 @@
-"""Trajectory collection: `lax.scan` over time, `vmap` over envs.
+"""Trajectory collection (`lax.scan` over time, `vmap` over envs) and the
+pieces every on-policy agent shares: GAE, episode-return tracking across
+auto-resets, running observation statistics.
 
 The policy-gradient theory samples whole episodes of horizon H from the start
 distribution, so `collect_episodes` resets every env and runs H steps.  The env

@@ -31,7 +31,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-BISECTION_STEPS = 60
+BISECTION_STEPS = 40  # the bracket shrinks 2^40 ≈ 10^12 times: below float32 resolution
+MAX_DOUBLINGS = 64
 
 
 def zero_one_cost(num_actions: int) -> jax.Array:
@@ -45,11 +46,22 @@ def index_cost(num_actions: int) -> jax.Array:
     return jnp.abs(idx[:, None] - idx[None, :])
 
 
-def wpo_update(probs, adv, cost, beta):
-    """π_{k+1}: each old action's mass moves to its best action after paying β·cost
-    (ties to the lowest index)."""
+def _destinations(adv, cost, beta):
+    """κ[s, j] = argmax_i A(s, i) − β M[j, i], the action old action j moves to.
+
+    A tie with staying keeps the mass where it is; other ties go to the lowest
+    index.  (The authors' code sends every tie to the lowest index, which at
+    β = 0 moves all the mass of a state with A ≡ 0 — every unvisited state of
+    a sampled batch — onto action 0.)"""
     scores = adv[:, None, :] - beta * cost[None, :, :]  # [s, j, i]
-    moves = jax.nn.one_hot(jnp.argmax(scores, axis=-1), adv.shape[-1], dtype=probs.dtype)
+    stay = jnp.diagonal(scores, axis1=1, axis2=2)  # [s, j]
+    best = jnp.argmax(scores, axis=-1)
+    return jnp.where(stay >= jnp.max(scores, axis=-1), jnp.arange(adv.shape[-1]), best)
+
+
+def wpo_update(probs, adv, cost, beta):
+    """π_{k+1}: each old action's mass moves to its best action after paying β·cost."""
+    moves = jax.nn.one_hot(_destinations(adv, cost, beta), adv.shape[-1], dtype=probs.dtype)
     return jnp.einsum("sj,sji->si", probs, moves)
 
 
@@ -82,7 +94,7 @@ def kl_dual(beta, probs, adv, weights, delta):
 
 def _wpo_slope(beta, probs, adv, cost, weights, delta):
     """F's derivative where the argmax is unique: δ − E[M[j, κ(j)]]."""
-    kappa = jnp.argmax(adv[:, None, :] - beta * cost[None, :, :], axis=-1)
+    kappa = _destinations(adv, cost, beta)
     moved = jnp.take_along_axis(jnp.broadcast_to(cost, probs.shape + cost.shape[-1:]), kappa[..., None], -1)[..., 0]
     return delta - jnp.sum(weights[:, None] * probs * moved)
 
@@ -139,9 +151,10 @@ def wpo_step(probs, adv, cost, weights, delta):
 
 def _smooth_argmin(dual, start):
     """argmin_{β > 0} of a smooth convex dual: double β from `start` until the
-    slope is ≥ 0, then bisect the slope."""
+    slope is ≥ 0 (at most MAX_DOUBLINGS times), then bisect the slope."""
     slope = jax.grad(dual)
-    hi = jax.lax.while_loop(lambda b: slope(b) < 0, lambda b: 2.0 * b, start)
+    _, hi = jax.lax.while_loop(lambda c: (c[0] < MAX_DOUBLINGS) & (slope(c[1]) < 0),
+                               lambda c: (c[0] + 1, 2.0 * c[1]), (0, start))
     return _bisect(slope, 1e-6 * hi, hi)[1]
 
 

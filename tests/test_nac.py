@@ -12,7 +12,7 @@ import pytest
 
 from rlx import agents, exact
 from rlx.agents import nac
-from rlx.envs import tabular
+from rlx.envs import make, tabular
 from rlx.train import make_train
 
 SEEDS = 4
@@ -24,15 +24,15 @@ def mdp():
     return tabular.random_mdp(jax.random.key(1), num_states=4, num_actions=3, discount=0.8)
 
 
-def _runs(mdp, iterations, **changes):
+def _runs(mdp, iterations, seeds=SEEDS, **changes):
     config = agents.config("nac").replace(**changes)
     env = tabular.TabularEnv(mdp)
     states, metrics = jax.jit(jax.vmap(make_train(nac, env, config, iterations)))(
-        jax.random.split(jax.random.key(0), SEEDS))
+        jax.random.split(jax.random.key(0), seeds))
     star = exact.soft_optimal_policy(mdp, config.temperature, 1000)
     distance = jax.vmap(lambda th: jnp.abs(nac.probs_table(th, 4, 3) - star).max())(states.theta)
     start = float(exact.soft_J(mdp, jnp.full((4, 3), 1 / 3), config.temperature))
-    J = np.concatenate([np.full((SEEDS, 1), start), np.asarray(metrics["soft_J"], np.float64)], 1)
+    J = np.concatenate([np.full((seeds, 1), start), np.asarray(metrics["soft_J"], np.float64)], 1)
     return np.asarray(distance), J, float(exact.soft_J(mdp, star, config.temperature)), metrics
 
 
@@ -54,12 +54,15 @@ def test_starts_uniform(mdp):
 
 
 def test_approaches_the_soft_optimum_closer_when_wider(mdp, wide):
+    """Fitting Â (the default): within 0.03 of π*_λ at m = 2048 (measured
+    ≤ 0.0021); fitting Q̂, m = 128 is measured at 0.061 against 0.0096."""
     distance, J, optimum, metrics = wide
     assert distance.max() < 0.03, distance
     assert np.all(np.abs(J[:, -1] - optimum) < 0.01), (J[:, -1], optimum)
     assert float(np.max(metrics["critic_error"][:, -1])) < 0.05
-    narrow = _runs(mdp, 10, width=128)[0]
-    assert narrow.mean() > 1.5 * distance.mean(), (narrow, distance)
+    # the approximation error of the reconstruction's own target Q̂ shrinks with the width
+    narrow, wider = (_runs(mdp, 10, seeds=1, width=m, centered=False)[0][0] for m in (128, 2048))
+    assert narrow > 1.5 * wider, (narrow, wider)
 
 
 def test_regularised_value_is_non_decreasing(mdp, wide):
@@ -69,3 +72,16 @@ def test_regularised_value_is_non_decreasing(mdp, wide):
     # power: the actor stepping against Q̂ (η < 0, a planted sign error) fails the same check
     falls, mean_step, se = _never_falls(_runs(mdp, 3, width=128, actor_lr=-1.0)[1])
     assert not falls, (mean_step, se)
+
+
+def test_rollouts_learn_cartpole():
+    """The rollout sampler on cartpole (nac_rollouts): random play scores ≈ 22;
+    after 150 iterations (7.7·10⁴ steps) every seed's last 20 iterations
+    average above 80, and the observations were standardised."""
+    env = make("cartpole")
+    state, metrics = jax.jit(jax.vmap(make_train(nac, env, agents.config("nac_rollouts"), 150)))(
+        jax.random.split(jax.random.key(0), 2))
+    returns = np.asarray(metrics["episode_return"])
+    assert np.all(returns[:, :3].mean(1) < 40), returns[:, :3]
+    assert np.all(returns[:, -20:].mean(1) > 80), returns[:, -20:].mean(1)
+    assert np.all(np.asarray(state.obs_stats.count) > 7e4)

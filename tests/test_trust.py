@@ -64,6 +64,15 @@ def test_kl_beta_is_the_grid_minimum_and_spends_delta():
     assert spent(2 * beta) < 0.5 * delta
 
 
+def test_wpo_ties_keep_the_mass_in_place():
+    """At β = 0 a state with equal advantages (an unvisited state of a sampled
+    batch) keeps its policy; strict improvements still move."""
+    probs = jnp.asarray([[0.2, 0.3, 0.5], [0.2, 0.3, 0.5]])
+    adv = jnp.asarray([[0.0, 0.0, 0.0], [0.0, 1.0, 1.0]])
+    new = trust.wpo_update(probs, adv, trust.zero_one_cost(3), 0.0)
+    np.testing.assert_allclose(new, [[0.2, 0.3, 0.5], [0.0, 0.5, 0.5]], atol=1e-7)
+
+
 def test_spo_approaches_wpo_as_lambda_grows():
     probs, adv, _ = _problem(5)
     cost, beta = trust.index_cost(5), 0.3

@@ -3,6 +3,7 @@ box, and learning cartpole."""
 
 from __future__ import annotations
 
+import gymnasium
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +15,13 @@ from rlx.envs import make
 from rlx.train import make_train
 
 
+class _BoxEnv:
+    default_params = None
+
+    def action_space(self, params):
+        return gymnasium.spaces.Box(np.asarray([-1.0, 0.0, -4.0]), np.asarray([1.0, 2.0, 0.0]))
+
+
 def test_box_actions_are_bins_per_dimension():
     env = make("pendulum")  # one dimension in [-2, 2]
     acts = wpo_deep.actions(env, agents.config("wpo_deep").replace(bins=5))
@@ -21,6 +29,11 @@ def test_box_actions_are_bins_per_dimension():
     idx = jnp.asarray([[0], [3], [4]], jnp.int32)
     np.testing.assert_allclose(np.asarray(acts.to_env(idx)), [[-2.0], [1.0], [2.0]])
     np.testing.assert_array_equal(np.asarray(acts.from_env(acts.to_env(idx))), np.asarray(idx))
+    three = wpo_deep.actions(_BoxEnv(), agents.config("wpo_deep").replace(bins=3))  # D = 3, bounds per dimension
+    np.testing.assert_allclose(np.asarray(three.bins), [[-1, 0, 1], [0, 1, 2], [-4, -2, 0]])
+    idx = jnp.asarray([[0, 1, 2], [2, 2, 0]], jnp.int32)
+    np.testing.assert_allclose(np.asarray(three.to_env(idx)), [[-1, 1, 0], [1, 2, -4]])
+    np.testing.assert_array_equal(np.asarray(three.from_env(three.to_env(idx))), np.asarray(idx))
     cartpole = wpo_deep.actions(make("cartpole"), agents.config("wpo_deep"))
     assert (cartpole.dims, cartpole.choices, cartpole.bins) == (1, 2, None)
 
@@ -33,9 +46,9 @@ def test_dual_spends_delta_over_all_dimensions():
     probs = jax.nn.softmax(jax.random.normal(k1, (6, 3, 5)), -1)  # [states, dims, bins]
     adv = jax.random.normal(k2, (6, 3, 5))
     cost = wpo_deep.trust.index_cost(5)
-    goal, beta = wpo_deep.target(probs.reshape(18, 5), adv.reshape(18, 5), cost, jnp.full((18,), 1 / 6), config, 0)
+    goal, beta = wpo_deep.target(probs, adv, cost, config, 0)
     # the transport actually spent: each (state, dim) row's W1 on the line = ∫ |CDF difference|
-    spent = jnp.sum(jnp.abs(jnp.cumsum(goal - probs.reshape(18, 5), -1)), -1).reshape(6, 3).sum(-1).mean()
+    spent = jnp.sum(jnp.abs(jnp.cumsum(goal - probs, -1)), -1).sum(-1).mean()
     assert abs(float(spent) - 0.3) < 1e-4, float(spent)
     assert float(beta) > 0
 
