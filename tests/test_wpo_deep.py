@@ -19,7 +19,7 @@ class _BoxEnv:
     default_params = None
 
     def action_space(self, params):
-        return gymnasium.spaces.Box(np.asarray([-1.0, 0.0, -4.0]), np.asarray([1.0, 2.0, 0.0]))
+        return gymnasium.spaces.Box(np.asarray([-1, 0, -4], np.float32), np.asarray([1, 2, 0], np.float32))
 
 
 def test_box_actions_are_bins_per_dimension():
