@@ -115,8 +115,8 @@ def _sizes(env) -> tuple[int, int]:
 def features(env, obs) -> jax.Array:
     """φ(s, a) for every action: [..., A, d] for observations [...]."""
     num_actions, d = _sizes(env)
-    if _tabular(env):  # one-hot of the pair
-        return jnp.eye(d)[obs[..., None] * num_actions + jnp.arange(num_actions)]
+    if _tabular(env):
+        return _pair_one_hot(obs, env.default_params.num_states, num_actions)
     obs_ndim = len(env.observation_space(env.default_params).shape)
     flat = jnp.asarray(obs, jnp.float32).reshape(obs.shape[: obs.ndim - obs_ndim] + (-1,))
     z = jnp.concatenate([flat, jnp.ones(flat.shape[:-1] + (1,))], -1)
@@ -140,8 +140,14 @@ def _linearised(theta, u, x):
     return jnp.sum(_signs(m) * (x @ theta.T > 0) * (x @ u.T), -1) / math.sqrt(m)
 
 
+def _pair_one_hot(obs, num_states: int, num_actions: int) -> jax.Array:
+    """φ(s, ·) of a tabular MDP: the one-hot of each pair (s, a), [..., A, S·A]."""
+    return jnp.eye(num_states * num_actions)[obs[..., None] * num_actions + jnp.arange(num_actions)]
+
+
 def probs_table(theta, num_states: int, num_actions: int) -> jax.Array:
-    return jax.nn.softmax(network(theta, jnp.eye(num_states * num_actions).reshape(num_states, num_actions, -1)), -1)
+    """π_θ[s, a] of a tabular MDP."""
+    return jax.nn.softmax(network(theta, _pair_one_hot(jnp.arange(num_states), num_states, num_actions)), -1)
 
 
 def env_steps_per_update(env, config: Config) -> int:
