@@ -121,6 +121,7 @@ REGISTRY: dict[str, Callable[..., Env]] = {
     "gridworld": _tabular(tabular.gridworld, "gridworld"),
     "cliffwalking": _tabular(tabular.cliff_walking, "cliffwalking"),
     "nchain": _tabular(tabular.nchain, "nchain"),
+    "deepsea": _tabular(tabular.deep_sea, "deepsea"),
     "frozenlake": _frozenlake,
     "taxi": _toytext("Taxi-v4"),
 }

@@ -237,6 +237,41 @@ def nchain(n: int = 5, slip: float = 0.2, small: float = 2.0, large: float = 10.
     return from_arrays(P, R, init, discount, horizon)
 
 
+def deep_sea(size: int = 10, mapping_seed: int = 0, move_cost: float = 0.01, discount: float = 0.99) -> TabularMDP:
+    """DeepSea with bsuite's semantics (Osband et al. 2020, `deep_sea`,
+    deterministic): an N × N grid, start at the top-left, every step goes one
+    row down and one column right or left (clipped at the edges); the episode
+    ends after N steps.  Moving right costs move_cost/N; moving right in the
+    last column pays +1, so the only rewarding episode moves right N times
+    (return 1 − move_cost).  Which action index means "right" is drawn per
+    cell from `mapping_seed`, as bsuite's randomised action mapping.
+
+    States are row·N + column, plus one absorbing terminal state N²; an
+    agent wanting bsuite's one-hot N × N observation one-hot encodes the index.
+    """
+    if size < 2:
+        raise ValueError(f"deep_sea needs size >= 2, got {size}")
+    n = size
+    right_action = np.random.default_rng(mapping_seed).integers(0, 2, (n, n))
+    end = n * n
+    P = np.zeros((end + 1, 2, end + 1))
+    R = np.zeros((end + 1, 2))
+    P[end, :, end] = 1.0
+    for row in range(n):
+        for col in range(n):
+            s = row * n + col
+            for a in (0, 1):
+                right = a == right_action[row, col]
+                new_col = min(col + 1, n - 1) if right else max(col - 1, 0)
+                P[s, a, end if row == n - 1 else (row + 1) * n + new_col] = 1.0
+                R[s, a] = (1.0 if right and col == n - 1 else 0.0) - (move_cost / n if right else 0.0)
+    init = np.zeros(end + 1)
+    init[0] = 1.0
+    terminal = np.zeros(end + 1, bool)
+    terminal[end] = True
+    return from_arrays(P, R, init, discount, n, terminal)
+
+
 def from_gymnasium(env_id: str, discount: float = 0.99, horizon: int | None = None, **make_kwargs):
     """Imports a gymnasium toy-text env's transition table `P[s][a]`.
 

@@ -257,3 +257,28 @@ def test_every_brax_env_keeps_the_contract(name):
             make(name)
         return
     _check_contract_shapes(name)
+
+
+def test_deep_sea_has_bsuite_semantics():
+    """Only N right moves find the treasure (return 1 − 0.01); the uniform
+    policy finds it with probability 2^−N; the action mapping depends on the
+    seed; episodes last N steps."""
+    from rlx import exact
+    from rlx.envs import make
+
+    n = 6
+    env = make("deepsea", size=n, mapping_seed=3)
+    mdp = env.default_params
+    assert env.max_steps() == n
+    # undiscounted: the all-right policy earns 1 − 0.01 exactly
+    undiscounted = mdp.replace(discount=jnp.asarray(1.0))
+    assert abs(float(exact.optimal_J(undiscounted, horizon=n)) - 0.99) < 1e-5
+    uniform = np.full((n * n + 1, 2), 0.5, np.float32)
+    # the uniform policy pays half the move cost in expectation and finds the treasure w.p. 2^-n
+    assert abs(float(exact.J(undiscounted, uniform, horizon=n)) - (2.0**-n - 0.005)) < 1e-5
+    other = make("deepsea", size=n, mapping_seed=4).default_params
+    assert not np.array_equal(np.asarray(mdp.P), np.asarray(other.P))
+    obs, state = env.reset(jax.random.key(0))
+    for t in range(n):
+        obs, state, reward, terminated, truncated, info = env.step(jax.random.key(t), state, 0)
+    assert bool(terminated) and int(obs) == 0  # ended after n steps and reset to the start
