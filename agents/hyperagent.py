@@ -1,0 +1,214 @@
+"""HyperAgent: posterior sampling by a last-layer hypermodel, and the
+ε-greedy double DQN baseline sharing its pieces.  [WORK IN PROGRESS, issue 7]
+
+Li, Xu, Han, Luo, "Q-Star Meets Scalable Posterior Sampling: Bridging Theory
+and Practice via HyperAgent", ICML 2024 (ALGORITHMS.md, HyperAgent):
+
+    Q(s, a, ξ) = σ_post ⟨φ_w(s), (H ξ + h)_a⟩ + σ_prior ⟨φ^P(s), (H^P ξ + h^P)_a⟩
+
+φ_w an MLP torso, φ^P a frozen copy at its own initialisation, H^P frozen
+Gaussian rows scaled to unit length × prior_std; ξ uniform on the unit sphere
+of R^M.  Each transition stores a perturbation z (unit sphere); the loss over
+a batch and K fresh indices is
+
+    (r + σ ξᵀz + γ (1 − d) Q_θ⁻(s', a*, ξ) − Q_θ(s, a, ξ))²,  a* = argmax_a Q_θ(s', a, ξ)
+
+with a target network θ⁻.  Acting is greedy on Q(s, ·, ξ), ξ drawn afresh at
+each episode's start.  `exploration="epsilon"` is the DQN baseline: the same
+torso and replay with a plain linear head and ε-greedy acting.
+
+One `update` runs `num_steps` env steps of one env, each followed (after
+`learning_starts` transitions) by one gradient step on a batch from the
+on-device buffer (rlx.buffer), the target synced every `target_every` steps.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from flax import linen as nn
+from flax import struct
+
+from rlx import buffer
+from rlx.config import static
+from rlx.policies import MLP
+
+
+@struct.dataclass
+class Config:
+    exploration: str = static("hypermodel")  # "hypermodel" (HyperAgent) or "epsilon" (ε-greedy double DQN)
+    index_dim: int = static(4)  # M [official]
+    num_indices: int = static(20)  # K fresh ξ a batch [official ≈ 20]
+    hidden: tuple[int, ...] = static((64, 64))  # [official DeepSea torso]
+    lr: float = 1e-3  # [official DeepSea]
+    batch: int = static(128)  # [official DeepSea]
+    capacity: int = static(100_000)
+    learning_starts: int = static(128)  # [official DeepSea]
+    target_every: int = static(4)  # gradient steps between target syncs [official DeepSea]
+    num_steps: int = static(16)  # env steps an update
+    discount: float = 0.99
+    noise_scale: float = 0.0  # σ [official DeepSea: 0]
+    prior_std: float = 1.0  # [official DeepSea]
+    prior_scale: float = 10.0  # σ_prior [official DeepSea]
+    posterior_scale: float = 1.0  # σ_post [official DeepSea]
+    epsilon_start: float = 1.0  # ε-greedy baseline: linear decay to epsilon_end over epsilon_steps env steps
+    epsilon_end: float = 0.05
+    epsilon_steps: int = static(5_000)
+
+
+class _Torso(nn.Module):
+    hidden: tuple[int, ...]
+    num_states: int
+
+    @nn.compact
+    def __call__(self, obs):
+        x = jax.nn.one_hot(obs, self.num_states) if self.num_states else jnp.asarray(obs, jnp.float32)
+        for width in self.hidden:
+            x = nn.relu(nn.Dense(width)(x))
+        return x
+
+
+@struct.dataclass
+class State:
+    params: dict  # {"torso", "H", "h"}
+    target: dict
+    prior: dict  # frozen: {"torso", "H", "h"}
+    opt_state: optax.OptState
+    replay: buffer.Buffer
+    env_state: object
+    obs: jax.Array
+    index: jax.Array  # ξ of the running episode
+    episode_return: jax.Array
+    last_return: jax.Array
+    steps: jax.Array  # env steps so far
+    t: jax.Array
+
+
+def _spaces(env):
+    params = env.default_params
+    obs_space = env.observation_space(params)
+    num_states = int(obs_space.n) if hasattr(obs_space, "n") else 0
+    return num_states, int(env.action_space(params).n)
+
+
+def _sphere(key, shape):
+    x = jax.random.normal(key, shape)
+    return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def env_steps_per_update(env, config: Config) -> int:
+    return config.num_steps
+
+
+def q_values(params, prior, torso, obs, index, config: Config):
+    """Q(s, ·, ξ) [..., A] for observations [...] and indices ξ [..., M]."""
+    feats = torso.apply(params["torso"], obs)  # [..., F]
+    weights = jnp.einsum("afm,...m->...af", params["H"], index) + params["h"]  # [..., A, F]
+    q = config.posterior_scale * jnp.einsum("...f,...af->...a", feats, weights)
+    if config.exploration == "hypermodel":
+        prior_feats = jax.lax.stop_gradient(torso.apply(prior["torso"], obs))
+        prior_w = jnp.einsum("afm,...m->...af", prior["H"], index) + prior["h"]
+        q = q + config.prior_scale * jnp.einsum("...f,...af->...a", prior_feats, prior_w)
+    return q
+
+
+def init(key, env, config: Config) -> State:
+    num_states, num_actions = _spaces(env)
+    torso = _Torso(config.hidden, num_states)
+    k_torso, k_head, k_prior_torso, k_prior, k_env, k_index = jax.random.split(key, 6)
+    dummy = jnp.zeros((), jnp.int32) if num_states else jnp.zeros(env.observation_space(env.default_params).shape)
+    features = config.hidden[-1]
+    m = config.index_dim if config.exploration == "hypermodel" else 1
+    params = {"torso": torso.init(k_torso, dummy),
+              "H": 0.01 * jax.random.normal(k_head, (num_actions, features, m)),
+              "h": jnp.zeros((num_actions, features))}
+    rows = jax.random.normal(k_prior, (num_actions, features, m))
+    prior = {"torso": torso.init(k_prior_torso, dummy),
+             "H": config.prior_std * rows / jnp.linalg.norm(rows, axis=(1, 2), keepdims=True),
+             "h": jnp.zeros((num_actions, features))}
+    obs, env_state = env.reset(k_env, env.default_params)
+    example = {"obs": obs, "action": jnp.zeros((), jnp.int32), "reward": jnp.zeros(()),
+               "next_obs": obs, "terminated": jnp.zeros((), bool), "z": jnp.zeros((m,))}
+    opt = optax.adam(config.lr)
+    return State(params, params, prior, opt.init(params), buffer.init(example, config.capacity), env_state, obs,
+                 _sphere(k_index, (m,)), jnp.zeros(()), jnp.zeros(()), jnp.zeros((), jnp.int32),
+                 jnp.zeros((), jnp.int32))
+
+
+def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
+    """Greedy on Q(s, ·, ξ) with a fresh ξ per call (one per evaluation episode
+    when called with an episode's key), or on the mean head for the DQN."""
+    num_states, _ = _spaces(env)
+    torso = _Torso(config.hidden, num_states)
+    m = state.params["H"].shape[-1]
+    index = _sphere(key, obs.shape + (m,)) if config.exploration == "hypermodel" else jnp.zeros(obs.shape + (m,))
+    return jnp.argmax(q_values(state.params, state.prior, torso, obs, index, config), -1)
+
+
+def loss(params, target, prior, batch, indices, torso, config: Config):
+    """Mean over the batch and the K indices of the perturbed double-DQN error."""
+    def per_index(xi):
+        xi_b = jnp.broadcast_to(xi, batch["z"].shape)
+        q = q_values(params, prior, torso, batch["obs"], xi_b, config)
+        q_sa = jnp.take_along_axis(q, batch["action"][:, None], -1)[:, 0]
+        best = jnp.argmax(q_values(params, prior, torso, batch["next_obs"], xi_b, config), -1)
+        q_next = jnp.take_along_axis(q_values(target, prior, torso, batch["next_obs"], xi_b, config),
+                                     best[:, None], -1)[:, 0]
+        y = batch["reward"] + config.noise_scale * jnp.sum(xi_b * batch["z"], -1) \
+            + config.discount * (1.0 - batch["terminated"]) * q_next
+        return jnp.mean((jax.lax.stop_gradient(y) - q_sa) ** 2)
+
+    return jnp.mean(jax.vmap(per_index)(indices))
+
+
+def update(key, state: State, env, config: Config):
+    num_states, num_actions = _spaces(env)
+    torso = _Torso(config.hidden, num_states)
+    opt = optax.adam(config.lr)
+    m = state.params["H"].shape[-1]
+    hyper = config.exploration == "hypermodel"
+
+    def step(state, k):
+        k_act, k_env, k_z, k_batch, k_idx, k_next = jax.random.split(k, 6)
+        q = q_values(state.params, state.prior, torso, state.obs, state.index, config)
+        eps = jnp.clip(config.epsilon_start + (config.epsilon_end - config.epsilon_start)
+                       * state.steps / config.epsilon_steps, config.epsilon_end, config.epsilon_start)
+        random_action = jax.random.randint(k_act, (), 0, num_actions)
+        explore = (~hyper) & (jax.random.uniform(jax.random.fold_in(k_act, 1)) < eps)
+        action = jnp.where(explore, random_action, jnp.argmax(q)).astype(jnp.int32)
+        obs, env_state, reward, terminated, truncated, info = env.step(k_env, state.env_state, action,
+                                                                        env.default_params)
+        item = {"obs": state.obs, "action": action, "reward": reward, "next_obs": info["final_obs"],
+                "terminated": terminated, "z": _sphere(k_z, (m,))}
+        replay = buffer.add(state.replay, jax.tree.map(lambda x: x[None], item))
+        done = jnp.logical_or(terminated, truncated)
+
+        def learn(args):
+            params, opt_state = args
+            batch = buffer.sample(k_batch, replay, config.batch)
+            batch = {**batch, "terminated": batch["terminated"].astype(jnp.float32)}
+            indices = _sphere(k_idx, (config.num_indices, m)) if hyper else jnp.zeros((1, m))
+            grads = jax.grad(loss)(params, state.target, state.prior, batch, indices, torso, config)
+            updates, opt_state = opt.update(grads, opt_state)
+            return optax.apply_updates(params, updates), opt_state
+
+        ready = replay.size >= config.learning_starts
+        params, opt_state = jax.lax.cond(ready, learn, lambda a: a, (state.params, state.opt_state))
+        grad_steps = jnp.maximum(state.steps + 1 - config.learning_starts, 0)
+        target = jax.tree.map(lambda t, p: jnp.where(ready & (grad_steps % config.target_every == 0), p, t),
+                              state.target, params)
+        running = state.episode_return + reward
+        new = state.replace(params=params, target=target, opt_state=opt_state, replay=replay, env_state=env_state,
+                            obs=obs, index=jnp.where(done, _sphere(k_next, (m,)), state.index),
+                            episode_return=jnp.where(done, 0.0, running),
+                            last_return=jnp.where(done, running, state.last_return), steps=state.steps + 1)
+        return new, (done, running)
+
+    state, (done, returns) = jax.lax.scan(step, state, jax.random.split(key, config.num_steps))
+    finished = jnp.sum(done)
+    episode_return = jnp.where(finished > 0, jnp.sum(jnp.where(done, returns, 0.0)) / jnp.maximum(finished, 1),
+                               state.last_return)
+    metrics = {"episode_return": episode_return, "transitions": jnp.asarray(config.num_steps, jnp.float32),
+               "episodes": finished}
+    return state.replace(t=state.t + 1), metrics
