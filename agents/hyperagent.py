@@ -59,11 +59,16 @@ class Config:
 
 class _Torso(nn.Module):
     hidden: tuple[int, ...]
-    num_states: int
+    num_states: int  # > 0: integer observations, one-hot encoded
+    obs_ndim: int = 1  # trailing axes of one observation, flattened (MinAtar images)
 
     @nn.compact
     def __call__(self, obs):
-        x = jax.nn.one_hot(obs, self.num_states) if self.num_states else jnp.asarray(obs, jnp.float32)
+        if self.num_states:
+            x = jax.nn.one_hot(obs, self.num_states)
+        else:
+            x = jnp.asarray(obs, jnp.float32)
+            x = x.reshape(x.shape[: x.ndim - self.obs_ndim] + (-1,))
         for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
         return x
@@ -92,6 +97,11 @@ def _spaces(env):
     return num_states, int(env.action_space(params).n)
 
 
+def _torso(env, config: Config) -> _Torso:
+    num_states, _ = _spaces(env)
+    return _Torso(config.hidden, num_states, max(len(env.observation_space(env.default_params).shape), 1))
+
+
 def _sphere(key, shape):
     x = jax.random.normal(key, shape)
     return x / jnp.linalg.norm(x, axis=-1, keepdims=True)
@@ -115,7 +125,7 @@ def q_values(params, prior, torso, obs, index, config: Config):
 
 def init(key, env, config: Config) -> State:
     num_states, num_actions = _spaces(env)
-    torso = _Torso(config.hidden, num_states)
+    torso = _torso(env, config)
     k_torso, k_head, k_prior_torso, k_prior, k_env, k_index = jax.random.split(key, 6)
     dummy = jnp.zeros((), jnp.int32) if num_states else jnp.zeros(env.observation_space(env.default_params).shape)
     features = config.hidden[-1]
@@ -139,8 +149,7 @@ def init(key, env, config: Config) -> State:
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
     """Greedy on Q(s, ·, ξ) with a fresh ξ per call (one per evaluation episode
     when called with an episode's key), or on the mean head for the DQN."""
-    num_states, _ = _spaces(env)
-    torso = _Torso(config.hidden, num_states)
+    torso = _torso(env, config)
     m = state.params["H"].shape[-1]
     index = _sphere(key, obs.shape + (m,)) if config.exploration == "hypermodel" else jnp.zeros(obs.shape + (m,))
     return jnp.argmax(q_values(state.params, state.prior, torso, obs, index, config), -1)
@@ -163,8 +172,8 @@ def loss(params, target, prior, batch, indices, torso, config: Config):
 
 
 def update(key, state: State, env, config: Config):
-    num_states, num_actions = _spaces(env)
-    torso = _Torso(config.hidden, num_states)
+    _, num_actions = _spaces(env)
+    torso = _torso(env, config)
     opt = optax.adam(config.lr)
     m = state.params["H"].shape[-1]
     hyper = config.exploration == "hypermodel"
