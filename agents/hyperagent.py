@@ -14,7 +14,9 @@ a batch and K fresh indices is
     (r + σ ξᵀz + γ (1 − d) Q_θ⁻(s', a*, ξ) − Q_θ(s, a, ξ))²,  a* = argmax_a Q_θ(s', a, ξ)
 
 with a target network θ⁻.  Acting is greedy on Q(s, ·, ξ), ξ drawn afresh at
-each episode's start.  `exploration="epsilon"` is the DQN baseline: the same
+each episode's end and with probability 1 − γ at any step.  Not yet built: the
+(β/|D|)·mean(W(ξ)²) regulariser (β = 0 in the DeepSea defaults) and n-step
+targets (Atari's 5-step).  `exploration="epsilon"` is the DQN baseline: the same
 torso and replay with a plain linear head and ε-greedy acting.
 
 One `update` runs `num_steps` env steps of one env, each followed (after
@@ -135,7 +137,7 @@ def init(key, env, config: Config) -> State:
               "h": jnp.zeros((num_actions, features))}
     rows = jax.random.normal(k_prior, (num_actions, features, m))
     prior = {"torso": torso.init(k_prior_torso, dummy),
-             "H": config.prior_std * rows / jnp.linalg.norm(rows, axis=(1, 2), keepdims=True),
+             "H": config.prior_std * rows / jnp.linalg.norm(rows, axis=-1, keepdims=True),  # unit rows in R^M
              "h": jnp.zeros((num_actions, features))}
     obs, env_state = env.reset(k_env, env.default_params)
     example = {"obs": obs, "action": jnp.zeros((), jnp.int32), "reward": jnp.zeros(()),
@@ -192,6 +194,8 @@ def update(key, state: State, env, config: Config):
                 "terminated": terminated, "z": _sphere(k_z, (m,))}
         replay = buffer.add(state.replay, jax.tree.map(lambda x: x[None], item))
         done = jnp.logical_or(terminated, truncated)
+        # a fresh ξ at each episode's end, and with probability 1 − γ at any step
+        resample = done | (jax.random.uniform(jax.random.fold_in(k_next, 1)) < 1.0 - config.discount)
 
         def learn(args):
             params, opt_state = args
@@ -209,7 +213,7 @@ def update(key, state: State, env, config: Config):
                               state.target, params)
         running = state.episode_return + reward
         new = state.replace(params=params, target=target, opt_state=opt_state, replay=replay, env_state=env_state,
-                            obs=obs, index=jnp.where(done, _sphere(k_next, (m,)), state.index),
+                            obs=obs, index=jnp.where(resample, _sphere(k_next, (m,)), state.index),
                             episode_return=jnp.where(done, 0.0, running),
                             last_return=jnp.where(done, running, state.last_return), steps=state.steps + 1)
         return new, (done, running)

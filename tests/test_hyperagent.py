@@ -52,7 +52,7 @@ def _numpy_q(params, prior, obs, xi, config, num_states):
 
 
 def test_index_sampling_and_loss(deepsea):
-    config = agents.config("hyperagent").replace(hidden=(8,), noise_scale=0.3)
+    config = agents.config("hyperagent").replace(hidden=(8,), noise_scale=0.3, prior_scale=1.0)
     state = hyperagent.init(jax.random.key(0), deepsea, config)
     torso = hyperagent._Torso(config.hidden, SIZE * SIZE + 1)
     obs = jnp.asarray([0, 11, 22], jnp.int32)
