@@ -26,8 +26,8 @@ AGENTS = {
     # NAC on other discrete-action envs (rollouts): a narrower network, short SGD loops, λ 0.05, η 10 (tuned on cartpole)
     "nac_rollouts": ("nac", {"width": 256, "critic_steps": 200, "natural_steps": 200, "num_envs": 8, "num_steps": 64,
                              "actor_lr": 10.0, "temperature": 0.05, "critic_lr": 1.0}),
-    "hyperagent": ("hyperagent", {}),  # [WIP, issue 7]
-    "dqn": ("hyperagent", {"exploration": "epsilon"}),  # [WIP, issue 7] ε-greedy double DQN
+    "hyperagent": ("hyperagent", {}),
+    "dqn": ("hyperagent", {"exploration": "epsilon"}),  # ε-greedy double DQN
     "wpo_deep": ("wpo_deep", {}),  # networks; continuous actions discretised per dimension
     "spo_deep": ("wpo_deep", {"method": "spo", "delta": 0.05}),
     # Brax's PPO for locomotion (brax/training/agents/ppo with its published hopper settings: γ 0.97, lr 3e-4,

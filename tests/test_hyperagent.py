@@ -1,4 +1,4 @@
-"""HyperAgent [WIP, issue 7]: DeepSea 10 is solved by HyperAgent and not by
+"""HyperAgent: DeepSea 10 is solved by HyperAgent and not by
 ε-greedy DQN on the same budget; Q depends on the index ξ and only on it; the
 loss equals a numpy computation on a tiny batch."""
 
@@ -68,23 +68,32 @@ def test_index_sampling_and_loss(deepsea):
     leaves, tree = jax.tree.flatten(state.params)
     noise = [0.5 * jax.random.normal(k, x.shape) for k, x in zip(jax.random.split(jax.random.key(9), len(leaves)), leaves)]
     target = jax.tree.unflatten(tree, [x + n for x, n in zip(leaves, noise)])
-    batch = {"obs": obs, "action": jnp.asarray([0, 1, 1]), "reward": jnp.asarray([0.0, -0.001, 1.0]),
-             "next_obs": jnp.asarray([10, 22, 33]), "terminated": jnp.asarray([0.0, 0.0, 1.0]),
-             "z": hyperagent._sphere(jax.random.key(2), (3, 4))}
+    k_obs, k_next, k_act, k_rew = jax.random.split(jax.random.key(2), 4)
+    size = 8
+    batch = {"obs": jax.random.randint(k_obs, (size,), 0, 100), "action": jax.random.randint(k_act, (size,), 0, 2),
+             "reward": jax.random.normal(k_rew, (size,)), "next_obs": jax.random.randint(k_next, (size,), 0, 101),
+             "terminated": (jnp.arange(size) == size - 1).astype(jnp.float32),
+             "z": hyperagent._sphere(jax.random.key(5), (size, 4))}
     indices = hyperagent._sphere(jax.random.key(3), (5, 4))
-    got = float(hyperagent.loss(state.params, target, state.prior, batch, indices, torso, config))
+    target_indices = hyperagent._sphere(jax.random.key(4), (size, 4))
+    got = float(hyperagent.loss(state.params, target, state.prior, batch, indices, target_indices, torso, config))
     nb = {k: np.asarray(v) for k, v in batch.items()}
-    errors, plain = [], []
+    xi_t = np.asarray(target_indices)
+    q_target = _numpy_q(target, state.prior, nb["next_obs"], xi_t, config, 101)
+    best = _numpy_q(state.params, state.prior, nb["next_obs"], xi_t, config, 101).argmax(-1)
+    bootstrap = nb["reward"] + 0.99 * (1 - nb["terminated"]) * q_target[np.arange(size), best]
+    errors, plain, shared = [], [], []
     for xi_k in np.asarray(indices):
-        xi_b = np.broadcast_to(xi_k, (3, 4))
-        q_sa = _numpy_q(state.params, state.prior, nb["obs"], xi_b, config, 101)[np.arange(3), nb["action"]]
-        best = _numpy_q(state.params, state.prior, nb["next_obs"], xi_b, config, 101).argmax(-1)
-        q_next = _numpy_q(target, state.prior, nb["next_obs"], xi_b, config, 101)[np.arange(3), best]
-        y = nb["reward"] + 0.3 * np.sum(xi_b * nb["z"], -1) + 0.99 * (1 - nb["terminated"]) * q_next
-        errors.append(np.mean((y - q_sa) ** 2))
-        q_target = _numpy_q(target, state.prior, nb["next_obs"], xi_b, config, 101)
-        y_plain = nb["reward"] + 0.3 * np.sum(xi_b * nb["z"], -1) + 0.99 * (1 - nb["terminated"]) * q_target.max(-1)
+        xi_b = np.broadcast_to(xi_k, (size, 4))
+        q_sa = _numpy_q(state.params, state.prior, nb["obs"], xi_b, config, 101)[np.arange(size), nb["action"]]
+        noise = 0.3 * np.sum(xi_b * nb["z"], -1)
+        errors.append(np.mean((bootstrap + noise - q_sa) ** 2))
+        # planted slips: plain DQN's target (the target net's own max), and ξ⁻ = ξ
+        y_plain = nb["reward"] + noise + 0.99 * (1 - nb["terminated"]) * q_target.max(-1)
         plain.append(np.mean((y_plain - q_sa) ** 2))
+        best_k = _numpy_q(state.params, state.prior, nb["next_obs"], xi_b, config, 101).argmax(-1)
+        q_next_k = _numpy_q(target, state.prior, nb["next_obs"], xi_b, config, 101)[np.arange(size), best_k]
+        shared.append(np.mean((nb["reward"] + noise + 0.99 * (1 - nb["terminated"]) * q_next_k - q_sa) ** 2))
     np.testing.assert_allclose(got, np.mean(errors), rtol=1e-4)
-    # power: plain DQN's target (the target net's own max) is another number here
-    assert abs(float(np.mean(plain)) - got) > 1e-3 * abs(got), (np.mean(plain), got)
+    for slip in (plain, shared):  # power: each slip gives another number here
+        assert abs(float(np.mean(slip)) - got) > 1e-3 * abs(got), (np.mean(slip), got)
