@@ -28,6 +28,8 @@ AGENTS = {
                              "actor_lr": 10.0, "temperature": 0.05, "critic_lr": 1.0}),
     "hyperagent": ("hyperagent", {}),
     "dqn": ("hyperagent", {"exploration": "epsilon"}),  # ε-greedy double DQN
+    "pgp": ("pgp", {}),  # tabular: constrained occupancy-entropy exploration
+    "pdpg": ("pdpg", {}),  # its primal-dual baseline
     "wpo_deep": ("wpo_deep", {}),  # networks; continuous actions discretised per dimension
     "spo_deep": ("wpo_deep", {"method": "spo", "delta": 0.05}),
     # Brax's PPO for locomotion (brax/training/agents/ppo with its published hopper settings: γ 0.97, lr 3e-4,

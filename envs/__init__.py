@@ -122,6 +122,7 @@ REGISTRY: dict[str, Callable[..., Env]] = {
     "cliffwalking": _tabular(tabular.cliff_walking, "cliffwalking"),
     "nchain": _tabular(tabular.nchain, "nchain"),
     "deepsea": _tabular(tabular.deep_sea, "deepsea"),
+    "constrained_gridworld": _tabular(tabular.constrained_gridworld, "constrained_gridworld"),
     "frozenlake": _frozenlake,
     "taxi": _toytext("Taxi-v4"),
 }

@@ -272,6 +272,32 @@ def deep_sea(size: int = 10, mapping_seed: int = 0, move_cost: float = 0.01, dis
     return from_arrays(P, R, init, discount, n, terminal)
 
 
+# A 6 × 6 FrozenLake-style map for constrained exploration (PGP's gridworld;
+# the paper's own map was not available, so this one is rlx's).
+CONSTRAINED_GRIDWORLD = "S...../.H..H./...H../.H..../...H.H/H....."
+
+
+def constrained_gridworld(rows: Sequence[str] | str = CONSTRAINED_GRIDWORLD, *, hole_cost: float = 1.0,
+                          discount: float = 0.95, horizon: int = 25) -> TabularMDP:
+    """The constrained-exploration gridworld of Wolf, Fatkhullin, He (2026):
+    deterministic moves (no slip) on a text map as `gridworld`'s, no goal and
+    no terminal state, and hole cells 'H' that are ordinary cells whose
+    occupation is the constraint's cost.  The reward is −hole_cost for every
+    step taken from a hole, 0 elsewhere, so the cost table is
+    c[s, a] = −r[s, a] and Σ λ c = −J (`rlx.exact`).
+    """
+    if isinstance(rows, str):
+        rows = [r.strip() for r in rows.replace("/", "\n").splitlines() if r.strip()]
+    if any("G" in r for r in rows):
+        raise ValueError("the constrained gridworld has no goal: use '.', 'S', '#' and 'H'")
+    mdp = gridworld([r.replace("H", ".") for r in rows], step_reward=0.0, goal_reward=0.0, discount=discount,
+                    horizon=horizon)
+    holes = np.array([c == "H" for r in rows for c in r])
+    R = np.zeros(np.shape(mdp.R))
+    R[holes] = -hole_cost
+    return mdp.replace(R=jnp.asarray(R, mdp.R.dtype))
+
+
 def from_gymnasium(env_id: str, discount: float = 0.99, horizon: int | None = None, **make_kwargs):
     """Imports a gymnasium toy-text env's transition table `P[s][a]`.
 

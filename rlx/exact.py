@@ -200,3 +200,48 @@ def soft_optimal_policy(mdp: TabularMDP, temperature, iterations: int = 10_000) 
 
     q, _ = jax.lax.scan(backup, jnp.zeros_like(r), None, length=iterations)
     return jax.nn.softmax(q / temperature, axis=-1)
+
+
+def max_entropy_occupancy(mdp: TabularMDP, cost=None, budget=None):
+    """The constrained optimum of occupancy-measure exploration, exactly:
+
+        max_λ  H(λ) = −Σ λ log λ
+        s.t.   Σ_a λ(s', a) = ρ(s') + γ Σ_{s,a} P(s'|s, a) alive(s') λ(s, a),   λ ≥ 0
+               Σ λ c ≤ budget                       (when `cost` is given)
+
+    over the infinite-horizon discounted occupancies (`horizon=None`; every
+    one is the occupancy of the stationary policy λ(s, ·)/Σ_a λ(s, a)).  The
+    programme is solved through its smooth convex dual in (v, μ ≥ 0),
+
+        D(v, μ) = ρ·v + Σ_{s,a} λ(s, a) + μ·budget,
+        λ(s, a) = exp(−1 − μ c(s, a) + γ Σ_s' P(s'|s, a) alive(s') v(s') − v(s)),
+
+    by L-BFGS-B in float64 (scipy).  Returns (λ*, μ*, flow residual); the
+    residual (max |flow violation|) certifies the answer.
+    """
+    import numpy as np
+    from scipy.optimize import minimize
+
+    P = np.asarray(mdp.P, np.float64) * (1.0 - np.asarray(mdp.terminal, np.float64))[None, None, :]
+    rho, gamma = np.asarray(mdp.init, np.float64), float(mdp.discount)
+    num_states = P.shape[0]
+    c = np.zeros(P.shape[:2]) if cost is None else np.asarray(cost, np.float64)
+    b = 0.0 if budget is None else float(budget)
+
+    def occupancy_of(x):
+        v, mu = x[:num_states], x[num_states]
+        return np.exp(np.minimum(-1.0 - mu * c + gamma * P @ v - v[:, None], 700.0))
+
+    def dual(x):
+        lam = occupancy_of(x)
+        value = rho @ x[:num_states] + lam.sum() + x[num_states] * b
+        grad_v = rho + gamma * np.einsum("sa,sat->t", lam, P) - lam.sum(1)
+        grad_mu = b - np.sum(lam * c)
+        return value, np.append(grad_v, grad_mu)
+
+    bounds = [(None, None)] * num_states + [(0.0, 0.0 if cost is None else None)]
+    result = minimize(dual, np.zeros(num_states + 1), jac=True, method="L-BFGS-B", bounds=bounds,
+                      options={"maxiter": 100_000, "maxfun": 100_000, "ftol": 1e-15, "gtol": 1e-11})
+    lam = occupancy_of(result.x)
+    residual = rho + gamma * np.einsum("sa,sat->t", lam, P) - lam.sum(1)
+    return lam, float(result.x[num_states]), float(np.max(np.abs(residual)))

@@ -1,0 +1,57 @@
+"""PDPG: the primal-dual policy gradient baseline of PGP's experiments.
+
+Ying et al. 2025 (ALGORITHMS.md, PGP "Baseline"): the Lagrangian of the same
+constrained exploration problem,
+
+    L(λ, μ) = H(λ) − Σ_j μ_j g_j(λ),   μ ≥ 0,
+
+a policy-gradient step on the pseudo-reward ∂L/∂λ at λ̂ (as PGP's, `agents.pgp`)
+and projected dual ascent on the constraint, μ ← max(0, μ + η_μ g(λ̂)).  With
+constraints written g ≤ 0 this is ALGORITHMS.md's "μ ← max(0, μ − η_μ g)" for a
+constraint written g ≥ 0: μ grows while the constraint is violated.  The
+variance-reduced version of Ying et al. is not built.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import struct
+
+from rlx import pg, utilities
+from rlx.agents import pgp
+
+
+@struct.dataclass
+class Config(pgp.Config):
+    dual_lr: float = 1.0  # η_μ
+
+
+@struct.dataclass
+class State:
+    params: dict
+    multipliers: jax.Array  # μ_j ≥ 0, one per constraint
+    t: jax.Array
+
+
+policy = pgp.policy
+act = pgp.act
+env_steps_per_update = pgp.env_steps_per_update
+
+
+def init(key: jax.Array, env, config: Config) -> State:
+    base = pgp.init(key, env, config)
+    return State(params=base.params, multipliers=jnp.zeros((len(pgp.constraints(env, config)),)), t=base.t)
+
+
+def update(key: jax.Array, state: State, env, config: Config):
+    constraint_list = pgp.constraints(env, config)
+    traj = pg.sample(key, env, config, state.params)
+    utility = utilities.lagrangian(utilities.entropy, constraint_list, state.multipliers)
+    lam_hat, g = pgp.pseudo_reward_step(env, config, state.params, traj, utility)
+    values = jnp.stack([c(lam_hat) for c in constraint_list]) if constraint_list else jnp.zeros((0,))
+    multipliers = jnp.maximum(state.multipliers + config.dual_lr * values, 0.0)
+    metrics = {**pg.episode_metrics(traj),
+               **pgp.occupancy_metrics(env, config, state.params, lam_hat, constraint_list),
+               "multiplier": jnp.sum(state.multipliers)}
+    return State(params=pg.ascent(state.params, config.lr, g), multipliers=multipliers, t=state.t + 1), metrics

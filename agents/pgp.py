@@ -1,0 +1,146 @@
+"""PGP: constrained exploration over occupancy measures by a quadratic penalty.
+
+Wolf, Fatkhullin, He 2026, "Global Optimality for Constrained Exploration via
+Penalty Regularization" (Policy Gradient Penalty), as ALGORITHMS.md (PGP)
+gives it; the paper's full text was not reachable here, so its own equation
+numbers are not cited.  Maximise the entropy of the state-action occupancy
+λ^{π_θ} subject to convex constraints g_j(λ) ≤ 0 through the penalised
+objective
+
+    F(λ) = H(λ) − ρ Σ_j max(0, g_j(λ))²,
+
+with one loop and no dual variable: every iteration samples N episodes of
+horizon H, estimates λ̂(s, a) = (1/N) Σ_n Σ_t γ^t 1[s_t = s, a_t = a], takes
+the pseudo-reward r = ∂F/∂λ at λ̂ by autodiff (`rlx.utilities`) and makes one
+plain policy-gradient step on r (GPOMDP with the leave-one-out baseline of
+`rlx.pg`).
+
+Constraints (`constraint=`): "cost" is the env's safety cost, on
+`constrained_gridworld` the hole cells: c[s, a] = −r[s, a] of the env's own
+reward and g(λ) = Σ λ c − budget.  The sign is derived from that definition
+(ALGORITHMS.md warns that the official gridworld code's sign never lets the
+constraint bind).  "path" is the paper's imitation-style constraint
+‖λ − λ_path‖₂ ≤ shift, λ_path the exact occupancy of the policy that walks
+`path` from the start; "both" imposes the two; "none" is unconstrained
+entropy maximisation.
+
+Decisions where the summary is silent: the entropy's log is taken at
+λ̂ + `occupancy_floor`, since an unvisited pair has λ̂ = 0 and an infinite
+pseudo-reward; the tabular softmax policy starts uniform; the step is plain
+SGD with a constant step size.  Tabular MDPs only (the continuous tasks'
+density model is not built yet).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import struct
+
+from rlx import exact, pg, utilities
+from rlx.config import static
+from rlx.rollout import Trajectories, episode_discount, episode_horizon
+
+
+@struct.dataclass
+class Config(pg.PGConfig):
+    num_envs: int = static(24)  # episodes an iteration [paper's sweep: 8, 24, 72]
+    lr: float = 0.1  # constant step size [paper's sweep: 1e-3, 1e-2, 1e-1]
+    constraint: str = static("cost")  # "cost", "path", "both" (cost and path) or "none"
+    budget: float = 0.2  # "cost": Σ λ c ≤ budget, c = −(env reward): the discounted hole occupancy allowed
+    path: str = static("DDDDRRDRRR")  # "path": moves from the start (U R D L) of the reference path
+    shift: float = 2.0  # "path": ‖λ − λ_path‖₂ ≤ shift
+    penalty: float = 10.0  # ρ
+    occupancy_floor: float = 1e-3  # the entropy's log is taken at λ̂ + floor
+
+
+@struct.dataclass
+class State:
+    params: dict
+    t: jax.Array
+
+
+policy = pg.policy
+act = pg.act
+
+
+def env_steps_per_update(env, config: Config) -> int:
+    return pg.episodes_steps(env, config, config.num_envs)
+
+
+def tabular_mdp(env) -> exact.TabularMDP:
+    mdp = getattr(env, "mdp", None)
+    if not isinstance(mdp, exact.TabularMDP):
+        raise ValueError(f"PGP estimates occupancies by visitation counts and needs a tabular MDP, got "
+                         f"{getattr(env, 'name', type(env).__name__)}; try env=constrained_gridworld")
+    return mdp
+
+
+def path_policy(mdp: exact.TabularMDP, moves: str) -> jax.Array:
+    """The policy table that walks `moves` (U R D L = actions 0 1 2 3) from the
+    start cell of a deterministic gridworld and then keeps making the last
+    move; uniform off the path."""
+    probs = np.full((mdp.num_states, mdp.num_actions), 1.0 / mdp.num_actions)
+    P = np.asarray(mdp.P)
+    state, seen = int(np.argmax(np.asarray(mdp.init))), set()
+    for move in moves:
+        action = "URDL".index(move)
+        if state not in seen:
+            probs[state] = np.eye(mdp.num_actions)[action]
+            seen.add(state)
+        state = int(np.argmax(P[state, action]))
+    if moves and state not in seen:
+        probs[state] = np.eye(mdp.num_actions)["URDL".index(moves[-1])]
+    return jnp.asarray(probs, jnp.float32)
+
+
+def constraints(env, config: Config) -> list:
+    """The constraints g_j(λ) ≤ 0 that `config.constraint` names."""
+    if config.constraint not in ("cost", "path", "both", "none"):
+        raise ValueError(f"constraint must be 'cost', 'path', 'both' or 'none', got {config.constraint!r}")
+    if any(m not in "URDL" for m in config.path):
+        raise ValueError(f"path is a string of moves U R D L, got {config.path!r}")
+    mdp, out = tabular_mdp(env), []
+    if config.constraint in ("cost", "both"):
+        out.append(utilities.cost_constraint(-exact.expected_reward(mdp), config.budget))
+    if config.constraint in ("path", "both"):
+        reference = exact.occupancy(mdp, path_policy(mdp, config.path), episode_horizon(env, config.horizon))
+        out.append(utilities.distance_constraint(reference, config.shift))
+    return out
+
+
+def init(key: jax.Array, env, config: Config) -> State:
+    tabular_mdp(env)
+    constraints(env, config)
+    return State(params=policy(env, config).init(key), t=jnp.zeros((), jnp.int32))
+
+
+def pseudo_reward_step(env, config: Config, params, traj: Trajectories, utility):
+    """λ̂ of the batch, the pseudo-reward r = ∂utility/∂λ at λ̂ + floor, and
+    the policy gradient of Σ λ r estimated on the same batch."""
+    mdp = tabular_mdp(env)
+    lam_hat = utilities.visitation(traj, mdp.num_states, mdp.num_actions, episode_discount(env, config.discount))
+    reward = utilities.pseudo_reward(utility, lam_hat + config.occupancy_floor)
+    pseudo = traj.replace(reward=reward[traj.obs, traj.action] * traj.mask)
+    return lam_hat, pg.gradient(env, config, params, pseudo)
+
+
+def occupancy_metrics(env, config: Config, params, lam_hat, constraint_list) -> dict:
+    """Entropy and violation of the sampled λ̂ and of the exact occupancy of
+    π_θ at the same horizon (rlx.exact)."""
+    mdp = tabular_mdp(env)
+    probs = policy(env, config).probs_table(params, mdp.num_states)
+    lam = exact.occupancy(mdp, probs, episode_horizon(env, config.horizon))
+    return {"entropy": utilities.entropy(lam_hat), "violation": jnp.sum(utilities.violations(constraint_list, lam_hat)),
+            "exact_entropy": utilities.entropy(lam),
+            "exact_violation": jnp.sum(utilities.violations(constraint_list, lam))}
+
+
+def update(key: jax.Array, state: State, env, config: Config):
+    constraint_list = constraints(env, config)
+    traj = pg.sample(key, env, config, state.params)
+    utility = utilities.penalized(utilities.entropy, constraint_list, config.penalty)
+    lam_hat, g = pseudo_reward_step(env, config, state.params, traj, utility)
+    metrics = {**pg.episode_metrics(traj), **occupancy_metrics(env, config, state.params, lam_hat, constraint_list)}
+    return State(params=pg.ascent(state.params, config.lr, g), t=state.t + 1), metrics
