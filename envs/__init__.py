@@ -22,7 +22,7 @@ from typing import Callable
 import jax
 
 from rlx.envs.base import Env
-from rlx.envs import tabular
+from rlx.envs import constrained, tabular
 
 
 def _gymnax(env_id: str) -> Callable[..., Env]:
@@ -123,6 +123,8 @@ REGISTRY: dict[str, Callable[..., Env]] = {
     "nchain": _tabular(tabular.nchain, "nchain"),
     "deepsea": _tabular(tabular.deep_sea, "deepsea"),
     "constrained_gridworld": _tabular(tabular.constrained_gridworld, "constrained_gridworld"),
+    "cartpole_swingup": constrained.CartPoleSwingUp,
+    "point_mass": constrained.PointMass,
     "frozenlake": _frozenlake,
     "taxi": _toytext("Taxi-v4"),
 }
