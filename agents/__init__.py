@@ -30,7 +30,7 @@ AGENTS = {
     "dqn": ("hyperagent", {"exploration": "epsilon"}),  # ε-greedy double DQN
     "pgp": ("pgp", {}),  # tabular: constrained occupancy-entropy exploration
     "pdpg": ("pdpg", {}),  # its primal-dual baseline
-    "pgp_deep": ("pgp_deep", {}),  # [WIP] continuous: Gaussian-mixture occupancy density
+    "pgp_deep": ("pgp_deep", {}),  # continuous: Gaussian-mixture occupancy density
     "wpo_deep": ("wpo_deep", {}),  # networks; continuous actions discretised per dimension
     "spo_deep": ("wpo_deep", {"method": "spo", "delta": 0.05}),
     # Brax's PPO for locomotion (brax/training/agents/ppo with its published hopper settings: γ 0.97, lr 3e-4,

@@ -27,8 +27,8 @@ entropy maximisation.
 Decisions where the summary is silent: the entropy's log is taken at
 λ̂ + `occupancy_floor`, since an unvisited pair has λ̂ = 0 and an infinite
 pseudo-reward; the tabular softmax policy starts uniform; the step is plain
-SGD with a constant step size.  Tabular MDPs only (the continuous tasks'
-density model is not built yet).
+SGD with a constant step size.  Tabular MDPs; `agents.pgp_deep` is the
+continuous version.
 """
 
 from __future__ import annotations

@@ -5,8 +5,9 @@ constraint's cost, so an agent reads the cost from the env it is given.
 - `cartpole_swingup`: the pole starts hanging down; a continuous force moves
   the cart on a track with walls at |x| = 3; the cost is 1 for every step
   with |x| > 2 (the constraint |x| ≤ 2 of the paper's task).
-- `point_mass`: a damped point in the plane pushed by a bounded force; no
-  cost (its constraint, KL to a reference occupancy, is the agent's).
+- `point_mass`: a damped point pushed by a bounded force in the square
+  arena |p_i| ≤ 2 (walls stop it); no cost (its constraint, KL to a
+  reference occupancy, is the agent's).
 """
 
 from __future__ import annotations
@@ -98,13 +99,14 @@ class CartPoleSwingUp(Env):
 class PointMassParams:
     dt: float = 0.1
     damping: float = 0.5
+    arena: float = 2.0  # walls at |p_i| = arena
     horizon: int = struct.field(pytree_node=False, default=100)
 
 
 class PointMass(Env):
     """q = (position ∈ R², velocity ∈ R²), starting at rest at the origin;
     action a ∈ [−1, 1]² is the force; v ← (1 − damping·dt) v + dt a,
-    p ← p + dt v.  Reward 0 (no cost)."""
+    p ← p + dt v, and a wall stops the motion across it.  Reward 0 (no cost)."""
 
     name = "point_mass"
 
@@ -132,6 +134,8 @@ class PointMass(Env):
         position, velocity = state.q[:2], state.q[2:]
         velocity = (1.0 - params.damping * params.dt) * velocity + params.dt * jnp.clip(action, -1.0, 1.0)
         position = position + params.dt * velocity
+        hit = jnp.abs(position) > params.arena
+        position, velocity = jnp.clip(position, -params.arena, params.arena), jnp.where(hit, 0.0, velocity)
         q = jnp.concatenate([position, velocity]).astype(jnp.float32)
         return q, ControlState(q=q, t=state.t + 1), jnp.zeros(()), False
 
