@@ -45,7 +45,8 @@ from flax import struct
 
 from rlx import buffer
 from rlx.config import static
-from rlx.policies import MLP
+from rlx.policies import encode_obs
+from rlx.rollout import track_returns
 
 
 @struct.dataclass
@@ -80,11 +81,7 @@ class _Torso(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        if self.num_states:
-            x = jax.nn.one_hot(obs, self.num_states)
-        else:
-            x = jnp.asarray(obs, jnp.float32)
-            x = x.reshape(x.shape[: x.ndim - self.obs_ndim] + (-1,))
+        x = encode_obs(obs, self.num_states, self.obs_ndim)
         for width in self.hidden:
             x = nn.relu(nn.Dense(width)(x))
         return x
@@ -100,10 +97,9 @@ class State:
     env_state: object
     obs: jax.Array
     index: jax.Array  # ξ of the running episode
-    episode_return: jax.Array
-    last_return: jax.Array
-    steps: jax.Array  # env steps so far
-    t: jax.Array
+    episode_return: jax.Array  # the running episode's return so far
+    last_return: jax.Array  # the last finished episode's
+    t: jax.Array  # updates done (env steps so far: t · num_steps)
 
 
 def _spaces(env):
@@ -164,16 +160,18 @@ def init(key, env, config: Config) -> State:
                "next_obs": obs, "terminated": jnp.zeros((), bool), "z": jnp.zeros((m,))}
     opt = _optimizer(config)
     return State(params, params, prior, opt.init(params), buffer.init(example, config.capacity), env_state, obs,
-                 _sphere(k_index, (m,)), jnp.zeros(()), jnp.zeros(()), jnp.zeros((), jnp.int32),
-                 jnp.zeros((), jnp.int32))
+                 _sphere(k_index, (m,)), jnp.zeros(()), jnp.zeros(()), jnp.zeros((), jnp.int32))
 
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
-    """Greedy on Q(s, ·, ξ) with a fresh ξ per call (one per evaluation episode
-    when called with an episode's key), or on the mean head for the DQN."""
+    """Greedy on Q(s, ·, ξ).  deterministic=True: ξ = 0, the posterior mean
+    (Q is linear in ξ and ξ is symmetric on the sphere); False: a fresh ξ per
+    call.  A stateless `act` cannot hold the paper's one ξ per evaluation
+    episode; training acting does hold one per episode (`update`)."""
     torso = _torso(env, config)
     m = state.params["H"].shape[-1]
-    index = _sphere(key, obs.shape + (m,)) if config.exploration == "hypermodel" else jnp.zeros(obs.shape + (m,))
+    sampled = config.exploration == "hypermodel" and not deterministic
+    index = _sphere(key, obs.shape + (m,)) if sampled else jnp.zeros(obs.shape + (m,))
     return jnp.argmax(q_values(state.params, state.prior, torso, obs, index, config), -1)
 
 
@@ -211,11 +209,12 @@ def update(key, state: State, env, config: Config):
     m = state.params["H"].shape[-1]
     hyper = config.exploration == "hypermodel"
 
-    def step(state, k):
+    def step(state, x):
+        k, steps = x  # steps: env steps before this one
         k_act, k_env, k_z, k_batch, k_idx, k_target_idx, k_next = jax.random.split(k, 7)
         q = q_values(state.params, state.prior, torso, state.obs, state.index, config)
         eps = jnp.clip(config.epsilon_start + (config.epsilon_end - config.epsilon_start)
-                       * state.steps / config.epsilon_steps, config.epsilon_end, config.epsilon_start)
+                       * steps / config.epsilon_steps, config.epsilon_end, config.epsilon_start)
         random_action = jax.random.randint(k_act, (), 0, num_actions)
         warming_up = state.replay.size < config.learning_starts  # uniform actions until learning starts
         explore = warming_up | ((~hyper) & (jax.random.uniform(jax.random.fold_in(k_act, 1)) < eps))
@@ -241,20 +240,17 @@ def update(key, state: State, env, config: Config):
 
         ready = replay.size >= config.learning_starts
         params, opt_state = jax.lax.cond(ready, learn, lambda a: a, (state.params, state.opt_state))
-        grad_steps = jnp.maximum(state.steps + 1 - config.learning_starts, 0)
+        grad_steps = jnp.maximum(steps + 1 - config.learning_starts, 0)
         target = jax.tree.map(lambda t, p: jnp.where(ready & (grad_steps % config.target_every == 0), p, t),
                               state.target, params)
-        running = state.episode_return + reward
         new = state.replace(params=params, target=target, opt_state=opt_state, replay=replay, env_state=env_state,
-                            obs=obs, index=jnp.where(resample, _sphere(k_next, (m,)), state.index),
-                            episode_return=jnp.where(done, 0.0, running),
-                            last_return=jnp.where(done, running, state.last_return), steps=state.steps + 1)
-        return new, (done, running)
+                            obs=obs, index=jnp.where(resample, _sphere(k_next, (m,)), state.index))
+        return new, (reward, done)
 
-    state, (done, returns) = jax.lax.scan(step, state, jax.random.split(key, config.num_steps))
-    finished = jnp.sum(done)
-    episode_return = jnp.where(finished > 0, jnp.sum(jnp.where(done, returns, 0.0)) / jnp.maximum(finished, 1),
-                               state.last_return)
+    steps = state.t * config.num_steps + jnp.arange(config.num_steps)
+    state, (rewards, done) = jax.lax.scan(step, state, (jax.random.split(key, config.num_steps), steps))
+    running, last, episode_return = track_returns(state.episode_return[None], state.last_return[None],
+                                                  rewards[:, None], done[:, None])
     metrics = {"episode_return": episode_return, "transitions": jnp.asarray(config.num_steps, jnp.float32),
-               "episodes": finished}
-    return state.replace(t=state.t + 1), metrics
+               "episodes": jnp.sum(done)}
+    return state.replace(episode_return=running[0], last_return=last[0], t=state.t + 1), metrics

@@ -49,7 +49,7 @@ def update(key: jax.Array, state: State, env, config: Config):
     traj = pg.sample(key, env, config, state.params)
     utility = utilities.lagrangian(utilities.entropy, constraint_list, state.multipliers)
     lam_hat, g = pgp.pseudo_reward_step(env, config, state.params, traj, utility)
-    values = jnp.stack([c(lam_hat) for c in constraint_list]) if constraint_list else jnp.zeros((0,))
+    values = utilities.constraint_values(constraint_list, lam_hat)
     multipliers = jnp.maximum(state.multipliers + config.dual_lr * values, 0.0)
     metrics = {**pg.episode_metrics(traj),
                **pgp.occupancy_metrics(env, config, state.params, lam_hat, constraint_list),

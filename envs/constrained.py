@@ -26,6 +26,31 @@ class ControlState:
     t: jax.Array
 
 
+class _ControlEnv(Env):
+    """What both tasks share: params held by the env, a Box observation, a
+    time limit and no termination."""
+
+    params: object
+    obs_dim: int
+    action_dim: int
+
+    @property
+    def default_params(self):
+        return self.params
+
+    def observation_space(self, params=None):
+        return gymnasium.spaces.Box(-jnp.inf, jnp.inf, (self.obs_dim,), "float32")
+
+    def action_space(self, params=None):
+        return gymnasium.spaces.Box(-1.0, 1.0, (self.action_dim,), "float32")
+
+    def max_steps(self, params=None) -> int:
+        return (params or self.params).horizon
+
+    def is_truncated(self, state: ControlState, params):
+        return state.t >= params.horizon
+
+
 @struct.dataclass
 class SwingUpParams:
     gravity: float = 9.8
@@ -39,29 +64,17 @@ class SwingUpParams:
     horizon: int = struct.field(pytree_node=False, default=500)
 
 
-class CartPoleSwingUp(Env):
+class CartPoleSwingUp(_ControlEnv):
     """State q = (x, ẋ, θ, θ̇), θ = 0 upright; observation
     (x, ẋ, cos θ, sin θ, θ̇); action a ∈ [−1, 1], force a·force.  The
     classic cart-pole equations (Barto, Sutton, Anderson 1983, as gym's
     CartPole) with semi-implicit Euler steps; no termination."""
 
     name = "cartpole_swingup"
+    obs_dim, action_dim = 5, 1
 
     def __init__(self, horizon: int = 500, limit: float = 2.0):
         self.params = SwingUpParams(limit=limit, horizon=horizon)
-
-    @property
-    def default_params(self) -> SwingUpParams:
-        return self.params
-
-    def observation_space(self, params=None):
-        return gymnasium.spaces.Box(-jnp.inf, jnp.inf, (5,), "float32")
-
-    def action_space(self, params=None):
-        return gymnasium.spaces.Box(-1.0, 1.0, (1,), "float32")
-
-    def max_steps(self, params=None) -> int:
-        return (params or self.params).horizon
 
     @staticmethod
     def _obs(q):
@@ -91,11 +104,11 @@ class CartPoleSwingUp(Env):
         cost = (jnp.abs(x) > params.limit).astype(jnp.float32)
         return self._obs(q), ControlState(q=q, t=state.t + 1), -cost, False
 
-    def is_truncated(self, state: ControlState, params: SwingUpParams):
-        return state.t >= params.horizon
 
 
 @struct.dataclass
+
+
 class PointMassParams:
     dt: float = 0.1
     damping: float = 0.5
@@ -103,28 +116,16 @@ class PointMassParams:
     horizon: int = struct.field(pytree_node=False, default=100)
 
 
-class PointMass(Env):
+class PointMass(_ControlEnv):
     """q = (position ∈ R², velocity ∈ R²), starting at rest at the origin;
     action a ∈ [−1, 1]² is the force; v ← (1 − damping·dt) v + dt a,
     p ← p + dt v, and a wall stops the motion across it.  Reward 0 (no cost)."""
 
     name = "point_mass"
+    obs_dim, action_dim = 4, 2
 
     def __init__(self, horizon: int = 100):
         self.params = PointMassParams(horizon=horizon)
-
-    @property
-    def default_params(self) -> PointMassParams:
-        return self.params
-
-    def observation_space(self, params=None):
-        return gymnasium.spaces.Box(-jnp.inf, jnp.inf, (4,), "float32")
-
-    def action_space(self, params=None):
-        return gymnasium.spaces.Box(-1.0, 1.0, (2,), "float32")
-
-    def max_steps(self, params=None) -> int:
-        return (params or self.params).horizon
 
     def reset_env(self, key, params: PointMassParams):
         q = jnp.zeros((4,), jnp.float32)
@@ -138,6 +139,3 @@ class PointMass(Env):
         position, velocity = jnp.clip(position, -params.arena, params.arena), jnp.where(hit, 0.0, velocity)
         q = jnp.concatenate([position, velocity]).astype(jnp.float32)
         return q, ControlState(q=q, t=state.t + 1), jnp.zeros(()), False
-
-    def is_truncated(self, state: ControlState, params: PointMassParams):
-        return state.t >= params.horizon

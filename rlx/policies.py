@@ -61,6 +61,16 @@ class TabularLogits(nn.Module):
         return table[obs]
 
 
+def encode_obs(obs, num_states: int = 0, obs_ndim: int = 1) -> jax.Array:
+    """Network input [..., features]: integer observations one-hot encoded
+    (num_states > 0), otherwise float observations with their trailing
+    `obs_ndim` axes (an image's) flattened."""
+    if num_states:
+        return jax.nn.one_hot(obs, num_states)
+    x = jnp.asarray(obs, jnp.float32)
+    return jnp.reshape(x, x.shape[: x.ndim - obs_ndim] + (-1,))
+
+
 class MLP(nn.Module):
     """obs -> hidden layers -> `out` units.  The last layer starts small so the
     first policy is close to uniform (categorical) or zero-mean (Gaussian)."""
@@ -74,11 +84,7 @@ class MLP(nn.Module):
 
     @nn.compact
     def __call__(self, obs):
-        if self.num_states:
-            x = jax.nn.one_hot(obs, self.num_states)
-        else:
-            x = jnp.asarray(obs, jnp.float32)
-            x = jnp.reshape(x, x.shape[: x.ndim - self.obs_ndim] + (-1,))
+        x = encode_obs(obs, self.num_states, self.obs_ndim)
         act = getattr(jax.nn, self.activation)
         for width in self.hidden:
             x = act(nn.Dense(width, kernel_init=orthogonal(math.sqrt(2)))(x))

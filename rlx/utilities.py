@@ -77,9 +77,14 @@ def lagrangian(objective: Utility, constraints: Sequence[Utility], multipliers: 
     return lambda lam: objective(lam) - sum(mu * g(lam) for mu, g in zip(multipliers, constraints))
 
 
+def constraint_values(constraints: Sequence[Utility], lam: jax.Array) -> jax.Array:
+    """g_j(λ) for each constraint, shape [J]."""
+    return jnp.stack([g(lam) for g in constraints]) if constraints else jnp.zeros((0,))
+
+
 def violations(constraints: Sequence[Utility], lam: jax.Array) -> jax.Array:
     """max(0, g_j(λ)) for each constraint, shape [J]."""
-    return jnp.stack([jnp.maximum(g(lam), 0.0) for g in constraints]) if constraints else jnp.zeros((0,))
+    return jnp.maximum(constraint_values(constraints, lam), 0.0)
 
 
 def pseudo_reward(utility: Utility, lam: jax.Array) -> jax.Array:
