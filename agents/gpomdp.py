@@ -8,11 +8,12 @@ those of ALGORITHMS.md ("Notation"), implemented in `rlx.estimators`:
     g(τ, θ) = Σ_h (Σ_{t≥h} γ^t r_t) ∇log π_θ(a_h|s_h)          (GPOMDP)
     θ_{t+1} = θ_t + γ_t · mean_{i≤N} g(τ_i, θ_t)
 
-Every iteration samples N fresh episodes of horizon H.  The default step size
-is the vanilla-PG schedule of the official code of Fatkhullin et al. (ICML
-2023): γ_t = γ0·(2/(t+2))^{2/3}.  Their tuned Walker value γ0 = 0.02 let one
-of 8 cartpole seeds collapse to a degenerate policy here, so the default is
-γ0 = 0.01 (all 8 above 470 after 5·10^5 steps).
+Every iteration samples whole episodes until ≥ B = `batch_steps` valid steps
+and takes g as their per-step mean (`rlx.pg.step_divisor`), with the linear
+feature baseline fitted on the previous batch, as the official code of
+Fatkhullin et al. (ICML 2023) does.  The step-size schedule is that code's
+vanilla PG one, γ_t = γ0·(2/(t+2))^{2/3}, and γ0 = 0.02 their Walker tuning
+(per env family in `rlx.agents.ENV_DEFAULTS`).
 `optimizer="adam"` puts Adam's preconditioning between g and the step.
 """
 
@@ -33,7 +34,7 @@ class Config(pg.PGConfig):
     # the shared fields (N, H, estimator, baseline, policy, γ0 = lr, γ, …): rlx.pg.PGConfig
     optimizer: str = static("sgd")  # "sgd" (the paper's plain step) or "adam"
     lr_schedule: str = static("pg")  # "pg": γ0·(2/(t+2))^{2/3} [official code]; "constant": γ0
-    lr: float = 0.01  # γ0 [paper's Walker tuning: 0.02; see the module docstring]
+    lr: float = 0.02  # γ0 [paper's Walker tuning]
 
 
 @struct.dataclass
@@ -41,11 +42,12 @@ class State:
     params: dict
     opt_state: optax.OptState
     t: jax.Array  # iterations done
+    memory: pg.BatchMemory  # the previous batch's baseline and mean episode length
 
 
 def env_steps_per_update(env, config: Config) -> int:
-    """Env steps one `update` simulates: N episodes of H steps."""
-    return pg.episodes_steps(env, config, config.num_envs)
+    """Valid steps one `update` samples at least: B (whole episodes until ≥ B)."""
+    return config.batch_steps
 
 
 policy = pg.policy  # (env, config) -> rlx.policies.Policy
@@ -70,13 +72,15 @@ def step_size(config: Config, t) -> jax.Array:
 
 def init(key: jax.Array, env, config: Config) -> State:
     params = policy(env, config).init(key)
-    return State(params=params, opt_state=_optimizer(config).init(params), t=jnp.zeros((), jnp.int32))
+    return State(params=params, opt_state=_optimizer(config).init(params), t=jnp.zeros((), jnp.int32),
+                 memory=pg.init_memory(env))
 
 
 def update(key: jax.Array, state: State, env, config: Config):
-    traj = pg.sample(key, env, config, state.params)
-    g = pg.gradient(env, config, state.params, traj)
+    traj = pg.sample(key, env, config, state.params, state.memory)
+    g = pg.gradient(env, config, state.params, traj, state.memory)
     direction, opt_state = _optimizer(config).update(g, state.opt_state)
     lr = step_size(config, state.t)
     metrics = {**pg.episode_metrics(traj), "grad_norm": optax.global_norm(g), "lr": lr}
-    return State(params=pg.ascent(state.params, lr, direction), opt_state=opt_state, t=state.t + 1), metrics
+    return State(params=pg.ascent(state.params, lr, direction), opt_state=opt_state, t=state.t + 1,
+                 memory=pg.remember(env, config, traj)), metrics

@@ -16,20 +16,24 @@ v_t is an unbiased estimate of ∇J(θ_t) − ∇J(θ_{t−1}) (B is Shen et al.
 unbiased Hessian estimate, `rlx.estimators.hessian_vector_product`, with the
 paper's sign; see ALGORITHMS.md for the official code's sign pitfall), so d_t
 tracks ∇J(θ_t) without importance sampling.  One addition to the paper: B's
-Φ uses the same baseline as g (`baseline="loo"`, the leave-one-out batch
-mean), which keeps B unbiased and cuts its variance 2–4× on the tabular tests;
-without it HARPG collapsed on cartpole.  `baseline="none"` is the paper's B.
+Φ uses the same baseline as g (`baseline="linear"`, fitted on the previous
+batch), which keeps B unbiased and removes the common part of the returns
+from its cross term; `baseline="none"` is the paper's B.
 Schedules of the official code, t from 0: η_t = η0·2/(t+2) (the theory's
 1/(t+1)); γ_t = γ0·(2/(t+2))^{1/2} for HARPG (the theory's O(t^{−1/2})) and
 γ0·2/(t+2) for N-HARPG (O(1/t)).  With η0 = 1, η_0 = 1 and d_0 = g(τ_0, θ_0).
 
-The paper's "trajectory" is a batch here: `num_envs` episodes for g and
-`hessian_envs` for B (10 each by default).
+The paper's "trajectory" is a batch here, as the official code sizes it:
+whole episodes until ≥ `batch_steps` (1,000) valid steps for g, and until ≥
+`hessian_steps` (32, about one episode) for B, which is not sampled at t = 0
+(there θ_t − θ_{t−1} = 0 and v_0 = 0).  Both are per-step means on one scale
+(`rlx.pg.step_divisor`), so the paper's γ0 carry over.
 """
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 import optax
 from flax import struct
 
@@ -42,9 +46,7 @@ from rlx.schedules import harmonic_power
 class Config(pg.PGConfig):
     # the shared fields (N, H, estimator, baseline, policy, γ, …): rlx.pg.PGConfig
     normalized: bool = static(False)  # False: HARPG; True: N-HARPG
-    hessian_envs: int = static(10)  # episodes in τ̂_t; the paper's two trajectories an iteration
-    #   become two equal batches (official code: a Hessian batch of about one trajectory;
-    #   rlx needs ≥ 2 for the leave-one-out baseline in B)
+    hessian_steps: int = static(32)  # τ̂_t: whole episodes until ≥ this many valid steps [official code]
     lr: float = 0.002  # γ0 [paper's Walker tuning for HARPG; N-HARPG's is 0.1, the `n_harpg` preset]
     momentum: float = 1.0  # η0 [official code default]
 
@@ -56,8 +58,8 @@ init = pg.init_momentum_state  # (key, env, config) -> State
 
 
 def env_steps_per_update(env, config: Config) -> int:
-    """Env steps one `update` simulates: N episodes at θ_t and `hessian_envs` at θ̂_t."""
-    return pg.episodes_steps(env, config, config.num_envs + config.hessian_envs)
+    """Valid steps one `update` samples at least: B at θ_t and `hessian_steps` at θ̂_t."""
+    return config.batch_steps + config.hessian_steps
 
 
 def schedules(config: Config, t):
@@ -75,17 +77,27 @@ def hessian_aided_step(key: jax.Array, state: State, env, config, step_size, mom
     """One iteration of the recursion above with the given γ_t and η_t (SHARP
     runs the same recursion with its own schedules, `rlx.agents.sharp`)."""
     traj_key, hess_key = jax.random.split(key)
-    traj = pg.sample(traj_key, env, config, state.params)
-    g = pg.gradient(env, config, state.params, traj)
-    v, traj_hat = pg.hessian_correction(hess_key, env, config, state.params, state.prev_params, config.hessian_envs)
+    traj = pg.sample(traj_key, env, config, state.params, state.memory)
+    g = pg.gradient(env, config, state.params, traj, state.memory)
+
+    def correction(_):
+        v, traj_hat = pg.hessian_correction(hess_key, env, config, state.params, state.prev_params, state.memory,
+                                            config.hessian_steps)
+        return v, traj_hat.num_steps
+
+    def none_at_t0(_):  # θ_0 − θ_{−1} = 0: no Hessian batch is sampled
+        return jax.tree.map(jnp.zeros_like, state.params), jnp.zeros(())
+
+    v, hessian_samples = jax.lax.cond(state.t > 0, correction, none_at_t0, None)
     d = jax.tree.map(lambda d, v, g: (1.0 - momentum) * (d + v) + momentum * g, state.d, v, g)
     params = pg.ascent(state.params, step_size, pg.normalized(d) if normalize else d)
     metrics = {
-        **pg.episode_metrics(traj, traj_hat),
+        **pg.episode_metrics(traj, hessian_samples),
         "grad_norm": optax.global_norm(g),
         "correction_norm": optax.global_norm(v),
         "d_norm": optax.global_norm(d),
         "lr": step_size,
         "momentum": momentum,
     }
-    return State(params=params, prev_params=state.params, d=d, t=state.t + 1), metrics
+    return State(params=params, prev_params=state.params, d=d, t=state.t + 1,
+                 memory=pg.remember(env, config, traj)), metrics

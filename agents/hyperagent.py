@@ -171,7 +171,8 @@ def act(key, state: State, obs, env, config: Config, deterministic: bool = True)
     torso = _torso(env, config)
     m = state.params["H"].shape[-1]
     sampled = config.exploration == "hypermodel" and not deterministic
-    index = _sphere(key, obs.shape + (m,)) if sampled else jnp.zeros(obs.shape + (m,))
+    batch = obs.shape[: obs.ndim - len(env.observation_space(env.default_params).shape)]  # one ξ per observation
+    index = _sphere(key, batch + (m,)) if sampled else jnp.zeros(batch + (m,))
     return jnp.argmax(q_values(state.params, state.prior, torso, obs, index, config), -1)
 
 

@@ -42,7 +42,7 @@ regularised value oscillated with period 2 (5.4515 / 5.4587 at m = 2048,
 optimum 5.4589, fitting Q̂); at ηλ = 1/2 it rose to within 5·10⁻⁴ and stayed
 (tests/test_nac.py: random 4 × 3 MDP, γ 0.8, λ 0.5).
 
-Measured with rollouts (`agent=nac_rollouts`: m = 256, λ 0.05, η 10, 8 envs ×
+Measured with rollouts (`agent=nac env=cartpole`, its classic-control defaults: m = 256, λ 0.05, η 10, 8 envs ×
 64 steps, 2 seeds): cartpole rises from ≈ 22 to ≈ 140 in 1.5·10⁵ steps, still
 climbing; acrobot did not improve in 10⁵ steps (−294 → −371); MinAtar
 breakout runs (0.40 → 0.65 in 1.5·10⁴ steps).

@@ -46,7 +46,7 @@ def init(key: jax.Array, env, config: Config) -> State:
 
 def update(key: jax.Array, state: State, env, config: Config):
     constraint_list = pgp.constraints(env, config)
-    traj = pg.sample(key, env, config, state.params)
+    traj = pg.sample_episodes(key, env, config, state.params, config.num_envs)
     utility = utilities.lagrangian(utilities.entropy, constraint_list, state.multipliers)
     lam_hat, g = pgp.pseudo_reward_step(env, config, state.params, traj, utility)
     values = utilities.constraint_values(constraint_list, lam_hat)

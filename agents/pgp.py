@@ -44,8 +44,9 @@ from rlx.rollout import Trajectories, episode_discount, episode_horizon
 
 
 @struct.dataclass
-class Config(pg.PGConfig):
-    num_envs: int = static(24)  # episodes an iteration [paper's sweep: 8, 24, 72]
+class Config(pg.PolicyConfig):
+    num_envs: int = static(24)  # N, episodes an iteration [paper's sweep: 8, 24, 72]
+    baseline: str = static("loo")  # "loo" (leave-one-out batch mean, unbiased) or "none"
     lr: float = 0.1  # constant step size [paper's sweep: 1e-3, 1e-2, 1e-1]
     constraint: str = static("cost")  # "cost", "path", "both" (cost and path) or "none"
     budget: float = 0.2  # "cost": Σ λ c ≤ budget, c = −(env reward): the discounted hole occupancy allowed
@@ -123,7 +124,7 @@ def pseudo_reward_step(env, config: Config, params, traj: Trajectories, utility)
     lam_hat = utilities.visitation(traj, mdp.num_states, mdp.num_actions, episode_discount(env, config.discount))
     reward = utilities.pseudo_reward(utility, lam_hat + config.occupancy_floor)
     pseudo = traj.replace(reward=reward[traj.obs, traj.action] * traj.mask)
-    return lam_hat, pg.gradient(env, config, params, pseudo)
+    return lam_hat, pg.episodes_gradient(env, config, params, pseudo, config.baseline)
 
 
 def occupancy_metrics(env, config: Config, params, lam_hat, constraint_list) -> dict:
@@ -139,7 +140,7 @@ def occupancy_metrics(env, config: Config, params, lam_hat, constraint_list) -> 
 
 def update(key: jax.Array, state: State, env, config: Config):
     constraint_list = constraints(env, config)
-    traj = pg.sample(key, env, config, state.params)
+    traj = pg.sample_episodes(key, env, config, state.params, config.num_envs)
     utility = utilities.penalized(utilities.entropy, constraint_list, config.penalty)
     lam_hat, g = pseudo_reward_step(env, config, state.params, traj, utility)
     metrics = {**pg.episode_metrics(traj), **occupancy_metrics(env, config, state.params, lam_hat, constraint_list)}

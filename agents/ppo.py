@@ -22,9 +22,9 @@ Defaults are the classic-control ones (PureJaxRL's CartPole: 4 envs × 128
 steps, 4 epochs of 4 minibatches, Adam 2.5e-4 with ε 1e-5, global gradient norm
 0.5, γ 0.99, λ 0.95, ε 0.2, c_v 0.5, c_e 0.01, separate tanh actor and critic of
 64×64, orthogonal init with gains √2 / 0.01 / 1.0, no observation
-normalisation).  `agent=ppo_brax` presets Brax's own PPO for locomotion
+normalisation).  On locomotion envs the defaults are Brax's own PPO
 (observation normalisation, γ 0.97, reward × 10, lr 3e-4) at a CPU-sized batch
-— see `rlx.agents.AGENTS`.  `lr_decay_iterations=K` anneals the step size
+— see `rlx.agents.ENV_DEFAULTS`.  `lr_decay_iterations=K` anneals the step size
 linearly to 0 over K updates (PureJaxRL anneals over the whole run: K = total
 steps ÷ (num_envs × num_steps)).
 

@@ -40,9 +40,7 @@ from rlx.schedules import inverse_power
 @struct.dataclass
 class Config(pg.PGConfig):
     # the shared fields (N, H, estimator, baseline, policy, γ, …): rlx.pg.PGConfig
-    hessian_envs: int = static(10)  # episodes in τ^b_t; the paper's two trajectories an iteration
-    #   become two equal batches (official code: a Hessian batch of about one trajectory;
-    #   rlx needs ≥ 2 for the leave-one-out baseline in B)
+    hessian_steps: int = static(32)  # τ^b_t: whole episodes until ≥ this many valid steps [as harpg]
     lr: float = 0.1  # η0 [rlx's choice, see the module docstring]
     momentum: float = 1.0  # α0, so that v_0 = g(τ_0, θ_0)
 
@@ -53,7 +51,7 @@ act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action
 init = pg.init_momentum_state  # (key, env, config) -> State
 
 
-env_steps_per_update = harpg.env_steps_per_update  # N episodes at θ_t, `hessian_envs` at θ^b_t
+env_steps_per_update = harpg.env_steps_per_update  # B at θ_t, `hessian_steps` at θ^b_t
 
 
 def schedules(config: Config, t):

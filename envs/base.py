@@ -36,6 +36,9 @@ class Env:
     """
 
     name: str = "env"
+    # The family an agent's env-aware defaults key on (rlx.agents.ENV_DEFAULTS):
+    # "classic" (classic control), "locomotion" (Brax, MuJoCo), "tabular", "minatar".
+    family: str = "classic"
 
     @property
     def default_params(self) -> Any:

@@ -63,6 +63,7 @@ def _import_brax_envs():
 
 
 class BraxEnv(Env):
+    family = "locomotion"
     """Wraps `brax.envs.get_environment(name, backend=...)` with a time limit."""
 
     def __init__(self, name: str, backend: str = "", episode_length: int = 1000, **kwargs):

@@ -30,6 +30,8 @@ class TabularState:
 class TabularEnv(Env):
     """Samples the process `rlx.exact` describes; `default_params` is the MDP."""
 
+    family = "tabular"
+
     def __init__(self, mdp: TabularMDP, name: str = "tabular"):
         self.mdp = mdp
         self.name = name

@@ -9,8 +9,14 @@ B is the unbiased Hessian estimate of J_H of Shen et al. (ICML 2019, eq. 8);
 rlx never forms it, only B·v.  Note the discount γ^t counts from the start of
 the episode, not from h: that is what makes g unbiased for ∇J_H.
 
-`logp_fn(params) -> [N, H]` gives log π_θ(a_h|s_h) of a fixed batch; a batch's
-estimate is the mean over its N episodes.
+`logp_fn(params) -> [N, T]` gives log π_θ(a_h|s_h) of a fixed batch.  A
+batch's estimate is Σ over its episodes divided by `divisor`: by default the
+number of rows N, which for an episode-major batch (one episode a row,
+`rlx.rollout.collect_episodes`) is the mean over its N episodes.  A stream
+batch (`rlx.rollout.collect_batch`, whole episodes until ≥ B steps) passes a
+divisor in steps (`rlx.pg`: the official code's per-step mean), and then
+E[Σ_{k≤K} g(τ_k)] = E[K]·∇J_H by Wald's identity: the estimate points along
+∇J_H exactly and only its length carries the factor E[K]/divisor.
 """
 
 from __future__ import annotations
@@ -23,16 +29,63 @@ import jax.numpy as jnp
 from rlx.rollout import Trajectories
 
 
-def discounted_rewards(reward: jax.Array, mask: jax.Array, discount) -> jax.Array:
-    """γ^t r_t over the episode, [..., H]; t counts from the episode's start."""
-    horizon = reward.shape[-1]
-    return reward * mask * discount ** jnp.arange(horizon, dtype=reward.dtype)
+def _ids(traj: Trajectories) -> jax.Array:
+    """[N, T] the flat index of the first step of each step's episode, so
+    that episodes can be summed with `segment_sum`."""
+    n, t = traj.mask.shape
+    return jnp.arange(n)[:, None] * t + jnp.arange(t)[None, :] - traj.step_time
 
 
-def rewards_to_go(reward: jax.Array, mask: jax.Array, discount) -> jax.Array:
-    """G_h = Σ_{t≥h} γ^t r_t, [..., H] (a reverse cumulative sum)."""
-    disc_r = discounted_rewards(reward, mask, discount)
-    return jnp.flip(jnp.cumsum(jnp.flip(disc_r, -1), -1), -1)
+def episode_sums(traj: Trajectories, x: jax.Array) -> jax.Array:
+    """Σ_{s ∈ episode} x_s of every step's episode, broadcast back to its steps [N, T]."""
+    ids = _ids(traj).reshape(-1)
+    sums = jax.ops.segment_sum((x * traj.mask).reshape(-1), ids, num_segments=ids.shape[0])
+    return sums[ids].reshape(traj.mask.shape)
+
+
+def discounted_rewards(reward: jax.Array, mask: jax.Array, discount, time=None) -> jax.Array:
+    """γ^h r_h over the episode, [..., T]; h counts from the episode's start
+    (`time`, by default the column index of an episode-major batch)."""
+    if time is None:
+        time = jnp.arange(reward.shape[-1])
+    return reward * mask * jnp.asarray(discount, reward.dtype) ** time.astype(reward.dtype)
+
+
+def _within_episodes_reverse_cumsum(x: jax.Array, last: jax.Array) -> jax.Array:
+    """y_s = x_s + y_{s+1}·(1 − last_s) along the last axis: sums to each episode's end."""
+
+    def back(acc, xs):
+        x_t, last_t = xs
+        acc = x_t + acc * (1.0 - last_t)
+        return acc, acc
+
+    xs = (jnp.moveaxis(x, -1, 0), jnp.moveaxis(last, -1, 0))
+    _, y = jax.lax.scan(back, jnp.zeros_like(xs[0][0]), xs, reverse=True)
+    return jnp.moveaxis(y, 0, -1)
+
+
+def rewards_to_go(reward: jax.Array, mask: jax.Array, discount, time=None, last=None) -> jax.Array:
+    """G_h = Σ_{t≥h} γ^t r_t to the end of h's episode, [..., T] (t counted
+    from the episode's start).  Without `time`/`last` the batch is
+    episode-major: one episode a row."""
+    disc_r = discounted_rewards(reward, mask, discount, time)
+    if last is None:
+        return jnp.flip(jnp.cumsum(jnp.flip(disc_r, -1), -1), -1)
+    return _within_episodes_reverse_cumsum(disc_r, last)
+
+
+def restarted_returns(traj: Trajectories, discount) -> jax.Array:
+    """R_h = Σ_{l≥0} γ^l r_{h+l} to the end of h's episode, the discount
+    restarted at h: what a state baseline b(s_h, h) predicts.  [N, T]."""
+
+    def back(acc, xs):
+        r_t, last_t = xs
+        acc = r_t + discount * acc * (1.0 - last_t)
+        return acc, acc
+
+    xs = (jnp.moveaxis(traj.reward * traj.mask, -1, 0), jnp.moveaxis(traj.step_last, -1, 0))
+    _, y = jax.lax.scan(back, jnp.zeros_like(xs[0][0]), xs, reverse=True)
+    return jnp.moveaxis(y, 0, -1)
 
 
 def leave_one_out_mean(x: jax.Array) -> jax.Array:
@@ -47,24 +100,36 @@ def leave_one_out_mean(x: jax.Array) -> jax.Array:
     return (jnp.sum(x, axis=0, keepdims=True) - x) / (n - 1)
 
 
-def score_weights(traj: Trajectories, discount, estimator: str = "gpomdp", baseline: str = "none"):
-    """Per-step weights w[n, h] with g = mean_n Σ_h w[n, h] ∇log π(a_h|s_h).
+def score_weights(traj: Trajectories, discount, estimator: str = "gpomdp", baseline="none"):
+    """Per-step weights w[n, h] with Σ_episodes g = Σ_{n,h} w[n, h] ∇log π(a_h|s_h).
 
     estimator: "gpomdp" (reward-to-go) or "reinforce" (whole return).
-    baseline: "none", or "loo" (the leave-one-out batch mean of the same weight
-    at the same time step; needs N ≥ 2).
+    baseline: "none"; "loo", the leave-one-out batch mean of the same weight at
+    the same time step (episode-major batches of a fixed N ≥ 2 only: in a
+    batch of whole episodes until ≥ B steps the other episodes' number depends
+    on this one's length, and the baseline would be biased); or an array
+    b[n, h] of a state baseline's values b(s_h, h), which must not depend on
+    the batch (rlx.baselines fits it on the previous one) and is subtracted
+    as γ^h b(s_h, h), so Σ_t γ^t r_t − γ^h b estimates with the same
+    restarted-return scale as the official code's A = R_h − b(s_h).
     """
+    time, last = traj.time, traj.last
     if estimator == "gpomdp":
-        w = rewards_to_go(traj.reward, traj.mask, discount)
+        w = rewards_to_go(traj.reward, traj.mask, discount, time, last)
     elif estimator == "reinforce":
-        ret = jnp.sum(discounted_rewards(traj.reward, traj.mask, discount), -1, keepdims=True)
-        w = jnp.broadcast_to(ret, traj.reward.shape)
+        disc_r = discounted_rewards(traj.reward, traj.mask, discount, time)
+        w = episode_sums(traj, disc_r)
     else:
         raise ValueError(f"estimator must be 'gpomdp' or 'reinforce', got {estimator!r}")
-    if baseline == "loo":
-        w = w - leave_one_out_mean(w)
-    elif baseline != "none":
-        raise ValueError(f"baseline must be 'none' or 'loo', got {baseline!r}")
+    if isinstance(baseline, str):
+        if baseline == "loo":
+            if time is not None:
+                raise ValueError("baseline 'loo' needs a batch of a fixed number of episodes, one a row")
+            w = w - leave_one_out_mean(w)
+        elif baseline != "none":
+            raise ValueError(f"baseline must be 'none', 'loo' or an array of baseline values, got {baseline!r}")
+    else:
+        w = w - discounted_rewards(baseline, traj.mask, discount, traj.step_time)
     return jax.lax.stop_gradient(w * traj.mask)
 
 
@@ -74,23 +139,30 @@ def policy_gradient(
     traj: Trajectories,
     discount,
     estimator: str = "gpomdp",
-    baseline: str = "none",
+    baseline="none",
+    divisor=None,
 ):
-    """The batch-mean REINFORCE or GPOMDP estimate of ∇J_H(θ), a pytree."""
+    """The REINFORCE or GPOMDP estimate of ∇J_H(θ), a pytree: Σ over the
+    batch's episodes / `divisor` (None: the number of rows, the mean over an
+    episode-major batch's N episodes)."""
     w = score_weights(traj, discount, estimator, baseline)
-    surrogate = lambda p: jnp.mean(jnp.sum(w * logp_fn(p), axis=-1))
+    divisor = traj.mask.shape[0] if divisor is None else divisor
+    surrogate = lambda p: jnp.sum(w * logp_fn(p)) / divisor
     return jax.grad(surrogate)(params)
 
 
-def hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discount, v, baseline: str = "none"):
-    """The batch mean of B(τ, θ)·v, without a dense Hessian.
+def hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discount, v, baseline="none",
+                           divisor=None):
+    """Σ over the batch's episodes of B(τ, θ)·v / `divisor` (None: the number
+    of rows), without a dense Hessian.
 
         B·v = ∇Φ ⟨∇log p(τ|θ), v⟩ + ∇⟨∇Φ, v⟩
-    ⟨∇log p, v⟩ of every episode comes from one jvp; the first term is then one
-    gradient of Σ_n c_n Φ_n; the second a forward-over-reverse product.
+    ⟨∇log p, v⟩ of every episode comes from one jvp summed over the episode's
+    steps; the first term is then one gradient of Σ_k c_k Φ_k; the second a
+    forward-over-reverse product.
 
-    baseline="loo" puts G_h − b_h in Φ, b_h the leave-one-out batch mean.  B
-    stays unbiased: for a b_h independent of the episode's actions from h on,
+    A baseline (see `score_weights`) puts G_h − b_h in Φ.  B stays unbiased:
+    for a b_h independent of the episode's actions from h on,
     E[b_h(∇log π_h ∇log p(τ)ᵀ + ∇²log π_h)] = 0 — the terms of ∇log p after h
     and before h vanish by the score identity, and the h-th term is
     b_h ∇²Σ_a π(a|s_h) = 0.  It removes the large common part of the returns
@@ -98,12 +170,10 @@ def hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discou
     """
     G = score_weights(traj, discount, "gpomdp", baseline)
     mask = traj.mask
-    log_p = lambda p: jnp.sum(mask * logp_fn(p), axis=-1)  # log p(τ_n|θ) + const, [N]
-    phi = lambda p: jnp.sum(G * logp_fn(p), axis=-1)  # Φ(τ_n, θ), [N]
-
-    _, c = jax.jvp(log_p, (params,), (v,))  # ⟨∇log p(τ_n|θ), v⟩, [N]
-    c = jax.lax.stop_gradient(c)
-    outer = jax.grad(lambda p: jnp.mean(c * phi(p)))(params)
-    mean_phi_grad = jax.grad(lambda p: jnp.mean(phi(p)))
-    _, second = jax.jvp(mean_phi_grad, (params,), (v,))
+    divisor = mask.shape[0] if divisor is None else divisor
+    _, u = jax.jvp(lambda p: mask * logp_fn(p), (params,), (v,))  # ⟨∇log π(a_h|s_h), v⟩, [N, T]
+    c = jax.lax.stop_gradient(episode_sums(traj, u))  # ⟨∇log p(τ_k|θ), v⟩ of each step's episode
+    outer = jax.grad(lambda p: jnp.sum(c * G * logp_fn(p)) / divisor)(params)
+    phi_grad = jax.grad(lambda p: jnp.sum(G * logp_fn(p)) / divisor)
+    _, second = jax.jvp(phi_grad, (params,), (v,))
     return jax.tree.map(jnp.add, outer, second)

@@ -78,12 +78,11 @@ def state_distributions(mdp: TabularMDP, probs: jax.Array, horizon: int) -> jax.
     return ds
 
 
-def _solve(a: jax.Array, b: jax.Array) -> jax.Array:
-    """x with a x = b, for a = I − γP_π or its transpose, by Gauss–Jordan
-    elimination without pivoting in plain jnp.
-
-    Both matrices are diagonally dominant (Σ_j γP_π[s, j] ≤ γ ≤ 1), so no pivot
-    is needed and the elimination is stable.  No LAPACK: two LAPACK calls that
+def solve(a: jax.Array, b: jax.Array) -> jax.Array:
+    """x with a x = b by Gauss–Jordan elimination without pivoting in plain
+    jnp, for a = I − γP_π or its transpose (here) or a symmetric positive
+    definite matrix (rlx.baselines): no pivot is needed for either, and the
+    elimination is stable (I − γP_π is diagonally dominant, Σ_j γP_π[s, j] ≤ γ ≤ 1).  No LAPACK: two LAPACK calls that
     XLA's CPU runtime runs at once (a vmapped solve beside another) wait on
     each other's threads and deadlock a 2-core machine (see
     rlx.policies.orthogonal).
@@ -111,7 +110,7 @@ def occupancy(mdp: TabularMDP, probs: jax.Array, horizon=_MDP_HORIZON) -> jax.Ar
     if horizon is None:
         P_pi, _ = _policy_kernel(mdp, probs)
         eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
-        d = _solve((eye - gamma * P_pi).T, mdp.init.astype(probs.dtype))
+        d = solve((eye - gamma * P_pi).T, mdp.init.astype(probs.dtype))
     else:
         ds = state_distributions(mdp, probs, horizon)
         d = jnp.sum(ds * (gamma ** jnp.arange(horizon, dtype=probs.dtype))[:, None], axis=0)
@@ -142,7 +141,7 @@ def q_values(mdp: TabularMDP, probs: jax.Array) -> jax.Array:
     """
     P_pi, r_pi = _policy_kernel(mdp, probs)
     eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
-    v = _solve(eye - mdp.discount * P_pi, r_pi)
+    v = solve(eye - mdp.discount * P_pi, r_pi)
     alive = 1.0 - mdp.terminal.astype(probs.dtype)
     q = expected_reward(mdp) + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive)
     return q * alive[:, None]
@@ -174,7 +173,7 @@ def soft_q_values(mdp: TabularMDP, probs: jax.Array, temperature) -> jax.Array:
     P_pi, r_pi = _policy_kernel(mdp, probs)
     entropy = -jnp.sum(jnp.where(probs > 0, probs * jnp.log(jnp.where(probs > 0, probs, 1.0)), 0.0), -1)
     eye = jnp.eye(mdp.num_states, dtype=probs.dtype)
-    v = _solve(eye - mdp.discount * P_pi, r_pi + temperature * entropy)
+    v = solve(eye - mdp.discount * P_pi, r_pi + temperature * entropy)
     alive = 1.0 - mdp.terminal.astype(probs.dtype)
     q = expected_reward(mdp) + mdp.discount * jnp.einsum("sat,t->sa", mdp.P, v * alive)
     return q * alive[:, None]

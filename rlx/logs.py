@@ -4,6 +4,7 @@ TensorBoard event files (tensorboardX) and, when asked, Weights & Biases."""
 from __future__ import annotations
 
 import json
+import math
 import os
 
 METRICS = "metrics.jsonl"
@@ -43,7 +44,10 @@ class RunLog:
         for step, values in scalars:
             if self.tensorboard is not None:
                 for tag, value in values.items():
-                    self.tensorboard.add_scalar(tag, value, step)
+                    # A NaN or Inf is in metrics.jsonl and stops the run with one line
+                    # (rlx.run); tensorboardX would warn about each such scalar.
+                    if math.isfinite(value):
+                        self.tensorboard.add_scalar(tag, value, step)
             if self.wandb is not None:
                 self.wandb.log(values, step=step)
         if self.tensorboard is not None:

@@ -5,43 +5,65 @@ npg_igt, harpg, sharp) holds only its own recursion on top of these.
 
 Notation of ALGORITHMS.md: θ_t the parameters, g(τ, θ) the GPOMDP (or
 REINFORCE) estimate of ∇J, B(τ, θ)·v the Hessian-vector estimate
-(`rlx.estimators`).  Every "trajectory τ" of a paper is a batch of N episodes
-here, averaged; N = 1 is the paper's single trajectory.
+(`rlx.estimators`).  Every "trajectory τ" of a paper is a batch here, sized
+as the official code sizes it: whole episodes until ≥ `batch_steps` valid
+steps (`rlx.rollout.collect_batch`), and every estimate is a per-step mean
+(`step_divisor`), so the papers' step sizes γ0 carry over.
 """
 
 from __future__ import annotations
 
+import math
+
+import gymnasium
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
+from rlx import baselines
 from rlx.config import static
 from rlx.estimators import hessian_vector_product, policy_gradient
 from rlx.policies import Policy, make_policy
-from rlx.rollout import Trajectories, collect_episodes, episode_discount, episode_horizon
+from rlx.rollout import Trajectories, collect_batch, collect_episodes, episode_discount, episode_horizon
 
 
 @struct.dataclass
-class PGConfig:
-    """The fields every policy-gradient agent has; an agent's `Config`
-    subclasses it, adds its own and may change a default (with its source)."""
+class PolicyConfig:
+    """The policy and objective fields of every policy-gradient agent."""
 
-    # -- shape-defining (static) --
-    num_envs: int = static(10)  # N, episodes in each gradient batch
     horizon: int = static(0)  # H; 0 = the env's time limit
     estimator: str = static("gpomdp")  # "gpomdp" (reward-to-go) or "reinforce"
-    baseline: str = static("loo")  # "none" or "loo": leave-one-out batch mean, unbiased
-    #   [official code: a linear feature baseline fitted on the same batch, slightly biased]
     policy: str = static("auto")  # "auto", "tabular" or "mlp" (rlx.policies.make_policy)
     hidden: tuple[int, ...] = static((64, 64))  # MLP widths [official code: 64,64 tanh]
-    # -- numeric (traced, can be swept) --
-    lr: float = 0.01  # γ0, the initial step size.  Scale: the official code builds on garage,
-    #   whose VPG loss is a mean over all the batch's time steps; rlx's g is the paper's sum over
-    #   each episode, so a paper's γ0 for an UNnormalized step is about (batch steps)× too large
-    #   here (experiments/vr_pg/reproduce.py divides by 1,000).  Normalized steps are unaffected.
+    lr: float = 0.01  # γ0, the initial step size
     discount: float | None = None  # γ; None = the env's own γ (tabular MDPs), else 0.99 [official code]
-    init_log_std: float = 0.0  # Gaussian policies: initial log σ
+    init_log_std: float = 0.0  # Gaussian policies: initial log σ [official code: σ0 = 1]
+    weight_init: str = static("xavier")  # MLP weights: "xavier" (Xavier-uniform, zero biases) [official code] or
+    #   "orthogonal" (PPO's: gain √2, last layer 0.01, so a near-uniform or zero-mean first policy)
+
+
+@struct.dataclass
+class PGConfig(PolicyConfig):
+    """The fields of the agents of Fatkhullin et al.'s family (gpomdp,
+    npg_igt, harpg, sharp); an agent's `Config` subclasses it, adds its own
+    and may change a default (with its source).  γ0 = `lr` is on the official
+    code's per-step scale (`step_divisor`)."""
+
+    batch_steps: int = static(1000)  # B: whole episodes until ≥ B valid steps [official code: 1000]
+    num_envs: int = static(1)  # env slots that play the batch's episodes side by side (speed only;
+    #   1 = the official sequential sampler)
+    baseline: str = static("linear")  # "linear": the official code's feature baseline, fitted on the
+    #   previous batch (rlx.baselines; unbiased), or "none"
+
+
+@struct.dataclass
+class BatchMemory:
+    """What an iteration keeps from the previous batch: the baseline fitted
+    on it and its mean episode length L̄."""
+
+    baseline: jax.Array  # c of rlx.baselines, [features]
+    mean_length: jax.Array  # L̄_{t−1}; 0 before the first batch
 
 
 @struct.dataclass
@@ -52,60 +74,147 @@ class MomentumState:
     prev_params: dict  # θ_{t−1}
     d: dict  # d_{t−1}, the momentum direction (SHARP's v_{t−1})
     t: jax.Array  # iterations done
+    memory: BatchMemory
+
+
+def _num_features(env) -> int:
+    num_states, obs_ndim = _obs_encoding(env)
+    return baselines.num_features(_obs_size(env), squares=obs_ndim == 1 and not num_states)
+
+
+def init_memory(env) -> BatchMemory:
+    return BatchMemory(baseline=jnp.zeros((_num_features(env),)), mean_length=jnp.zeros(()))
 
 
 def init_momentum_state(key: jax.Array, env, config: PGConfig) -> MomentumState:
     """θ_0 from the policy's initialiser, θ_{−1} = θ_0 and d_{−1} = 0."""
     params = policy(env, config).init(key)
     zeros = jax.tree.map(jnp.zeros_like, params)
-    return MomentumState(params=params, prev_params=params, d=zeros, t=jnp.zeros((), jnp.int32))
+    return MomentumState(params=params, prev_params=params, d=zeros, t=jnp.zeros((), jnp.int32),
+                         memory=init_memory(env))
 
 
-def policy(env, config: PGConfig) -> Policy:
-    return make_policy(env, config.policy, config.hidden, init_log_std=config.init_log_std)
+def policy(env, config: PolicyConfig) -> Policy:
+    return make_policy(env, config.policy, config.hidden, init_log_std=config.init_log_std,
+                       weight_init=config.weight_init)
 
 
-def episodes_steps(env, config: PGConfig, num_episodes: int) -> int:
-    """Env steps simulated by `num_episodes` episodes of horizon H."""
-    return num_episodes * episode_horizon(env, config.horizon)
+def _obs_encoding(env) -> tuple[int, int]:
+    """(num_states, obs_ndim) for rlx.policies.encode_obs."""
+    space = env.observation_space(env.default_params)
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return int(space.n), 0
+    return 0, len(space.shape)
 
 
-def sample(key: jax.Array, env, config: PGConfig, params, num_envs: int | None = None) -> Trajectories:
-    """A batch of fresh episodes of π_params (N = config.num_envs by default)."""
-    num_envs = config.num_envs if num_envs is None else num_envs
+def _obs_size(env) -> int:
+    num_states, _ = _obs_encoding(env)
+    return num_states or int(math.prod(env.observation_space(env.default_params).shape))
+
+
+def sample(key: jax.Array, env, config: PGConfig, params, memory: BatchMemory, min_steps: int | None = None):
+    """A batch of whole episodes of π_params until ≥ `min_steps` valid steps
+    (B = config.batch_steps by default), `rlx.rollout.collect_batch`."""
+    min_steps = config.batch_steps if min_steps is None else min_steps
     horizon = episode_horizon(env, config.horizon)
-    return collect_episodes(key, env, env.default_params, policy(env, config), params, num_envs, horizon)
+    return collect_batch(key, env, env.default_params, policy(env, config), params, config.num_envs, min_steps,
+                         horizon, memory.mean_length)
 
 
-def _logp_fn(env, config: PGConfig, traj: Trajectories):
+def step_divisor(memory: BatchMemory, min_steps: int):
+    """D = max(min_steps, L̄_{t−1}): the valid steps a batch of whole episodes
+    until ≥ min_steps is expected to hold, known before it is sampled.
+
+    Every estimate is Σ over the batch's episodes / D.  That is the official
+    code's per-step mean (garage minimises minus the MEAN over all valid steps
+    of log π·A), so the papers' tuned γ0 mean here what they mean there —
+    rlx's per-episode g would make an unnormalised step about (episode
+    length)× larger.  The official code divides by the batch's realised step
+    count M, which depends on the batch (a ratio estimator); D does not, so by
+    Wald's identity E[Σ_{k≤K} g(τ_k)] / D = (E[K]/D)·∇J exactly: the
+    estimate points along ∇J, its length ∇J/L̄ as the official code's.  The
+    same rule for the Hessian batch (min_steps = hessian_steps, about one
+    episode) keeps v_t on g's scale.  Normalised steps are unaffected.
+    """
+    return jnp.maximum(jnp.asarray(min_steps, jnp.float32), memory.mean_length)
+
+
+def _logp_fn(env, config: PolicyConfig, traj: Trajectories):
     pi = policy(env, config)
     return lambda p: pi.log_prob(p, traj.obs, traj.action)
 
 
-def gradient(env, config: PGConfig, params, traj: Trajectories):
-    """g(τ, θ): the batch-mean GPOMDP/REINFORCE estimate of ∇J at `params`,
-    which must be the parameters `traj` was sampled with."""
+def _baseline(env, config: PGConfig, memory: BatchMemory, traj: Trajectories):
+    if config.baseline == "none":
+        return "none"
+    if config.baseline == "linear":
+        return baselines.predict(memory.baseline, _features(env, traj))
+    raise ValueError(f"baseline must be 'linear' or 'none', got {config.baseline!r}")
+
+
+def _features(env, traj: Trajectories):
+    num_states, obs_ndim = _obs_encoding(env)
+    return baselines.features(traj.obs, traj.step_time, num_states, obs_ndim)
+
+
+def gradient(env, config: PGConfig, params, traj: Trajectories, memory: BatchMemory):
+    """g(τ, θ): Σ over the batch's episodes of the GPOMDP/REINFORCE estimate
+    of ∇J at `params` (which `traj` was sampled with) / D (`step_divisor`),
+    with the baseline fitted on the previous batch."""
     discount = episode_discount(env, config.discount)
-    return policy_gradient(_logp_fn(env, config, traj), params, traj, discount, config.estimator, config.baseline)
+    return policy_gradient(_logp_fn(env, config, traj), params, traj, discount, config.estimator,
+                           _baseline(env, config, memory, traj), step_divisor(memory, config.batch_steps))
+
+
+def remember(env, config: PGConfig, traj: Trajectories) -> BatchMemory:
+    """What the next iteration keeps of this batch: the baseline refitted on
+    it and its mean episode length."""
+    coef = jnp.zeros((_num_features(env),))
+    if config.baseline == "linear":
+        coef = baselines.fit(_features(env, traj), traj, episode_discount(env, config.discount))
+    return BatchMemory(baseline=coef, mean_length=traj.mean_episode_length)
 
 
 def hessian_correction(
-    key: jax.Array, env, config: PGConfig, params, prev_params, num_envs: int, hvp=hessian_vector_product
+    key: jax.Array, env, config: PGConfig, params, prev_params, memory: BatchMemory, min_steps: int,
+    hvp=hessian_vector_product,
 ):
     """v_t = B(τ̂_t, θ̂_t)(θ_t − θ_{t−1}) at a uniformly random point of the
     segment, θ̂_t = q θ_t + (1−q) θ_{t−1}, q ~ U[0, 1], with τ̂_t ~ π_{θ̂_t}
-    (Fatkhullin et al. 2023, HARPG lines 4–6; SHARP's θ^b_t).  Since
-    E_q[∇²J(θ̂)](θ_t − θ_{t−1}) = ∇J(θ_t) − ∇J(θ_{t−1}), v_t is an unbiased
-    estimate of the gradient difference.  Returns (v_t, τ̂_t).
+    whole episodes until ≥ `min_steps` steps (Fatkhullin et al. 2023, HARPG
+    lines 4–6; SHARP's θ^b_t).  Since E_q[∇²J(θ̂)](θ_t − θ_{t−1}) =
+    ∇J(θ_t) − ∇J(θ_{t−1}), v_t estimates the gradient difference, on g's
+    scale (Σ over episodes / `step_divisor`).  Returns (v_t, τ̂_t).
     `hvp` is the B·v estimator (`rlx.estimators.hessian_vector_product`'s
     signature); tests plant a faulty one through it."""
     q_key, traj_key = jax.random.split(key)
     q = jax.random.uniform(q_key)
     point = jax.tree.map(lambda a, b: q * a + (1.0 - q) * b, params, prev_params)
-    traj = sample(traj_key, env, config, point, num_envs)
+    traj = sample(traj_key, env, config, point, memory, min_steps)
     delta = jax.tree.map(jnp.subtract, params, prev_params)
     discount = episode_discount(env, config.discount)
-    return hvp(_logp_fn(env, config, traj), point, traj, discount, delta, config.baseline), traj
+    v = hvp(_logp_fn(env, config, traj), point, traj, discount, delta, _baseline(env, config, memory, traj),
+            step_divisor(memory, min_steps))
+    return v, traj
+
+
+def sample_episodes(key: jax.Array, env, config: PolicyConfig, params, num_episodes: int) -> Trajectories:
+    """N fresh episodes of π_params of horizon H, one a row (episode-major),
+    for agents whose paper samples a fixed number of episodes (PGP)."""
+    horizon = episode_horizon(env, config.horizon)
+    return collect_episodes(key, env, env.default_params, policy(env, config), params, num_episodes, horizon)
+
+
+def episodes_gradient(env, config: PolicyConfig, params, traj: Trajectories, baseline: str = "loo"):
+    """The mean over an episode-major batch's N episodes of the
+    GPOMDP/REINFORCE estimate of ∇J (leave-one-out baseline by default)."""
+    discount = episode_discount(env, config.discount)
+    return policy_gradient(_logp_fn(env, config, traj), params, traj, discount, config.estimator, baseline)
+
+
+def episodes_steps(env, config: PolicyConfig, num_episodes: int) -> int:
+    """Env steps simulated by `num_episodes` episodes of horizon H."""
+    return num_episodes * episode_horizon(env, config.horizon)
 
 
 def normalized(tree):
@@ -119,18 +228,20 @@ def ascent(params, step_size, direction):
     return jax.tree.map(lambda p, d: p + step_size * d, params, direction)
 
 
-def episode_metrics(traj: Trajectories, *other: Trajectories) -> dict:
-    """The metrics every agent reports: returns and lengths of `traj` (the
-    batch at θ_t), and `transitions`, the steps inside episodes of every batch
-    the update sampled (e.g. also HARPG's τ̂_t): the samples it used."""
+def episode_metrics(traj: Trajectories, *other) -> dict:
+    """The metrics every agent reports: mean return and length of the
+    episodes of `traj` (the batch at θ_t), their number, and `transitions`,
+    the valid steps of every batch the update sampled (also the step counts
+    in `other`, e.g. HARPG's τ̂_t): the samples it used."""
     return {
-        "episode_return": jnp.mean(traj.episode_return),
-        "episode_length": jnp.mean(traj.episode_length),
-        "transitions": sum(jnp.sum(t.mask) for t in (traj, *other)),
+        "episode_return": traj.mean_episode_return,
+        "episode_length": traj.mean_episode_length,
+        "episodes": traj.num_episodes,
+        "transitions": traj.num_steps + sum(other),
     }
 
 
-def act(key: jax.Array, state, obs, env, config: PGConfig, deterministic: bool = True):
+def act(key: jax.Array, state, obs, env, config: PolicyConfig, deterministic: bool = True):
     """The greedy (or mean) action of π_{state.params}, or a sampled one with
     deterministic=False."""
     pi = policy(env, config)

@@ -97,7 +97,7 @@ def _usable(row: dict, metric: str, x: str) -> bool:
             and isinstance(row.get("iteration"), int) and isinstance(row.get("seed"), int))
 
 
-def load_curves(folder: str, metric: str = "episode_return", x: str = "env_steps") -> list[Curve]:
+def load_curves(folder: str, metric: str = "episode_return", x: str = "samples") -> list[Curve]:
     """One curve per sweep point of the run in `folder`, in the order the points were logged.
 
     Rows without the metric (e.g. `eval_return` between evaluations) or x are
@@ -180,7 +180,7 @@ def save(fig: Figure, out: str) -> str:
     return out
 
 
-def plot_runs(folders: list[str], out: str, metric: str = "episode_return", x: str = "env_steps") -> str:
+def plot_runs(folders: list[str], out: str, metric: str = "episode_return", x: str = "samples") -> str:
     """Draws the curves of every run folder to the PNG `out`; returns its path."""
     curves = [c for folder in folders for c in load_curves(folder, metric, x)]
     title = ", ".join(os.path.basename(os.path.normpath(f)) for f in folders)
@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("runs", nargs="+", metavar="RUN", help="run folders written by rlx.run")
     parser.add_argument("--out", help="the PNG (default: RUN/curves.png for one run, else ./curves.png)")
     parser.add_argument("--metric", default="episode_return", help="the metrics.jsonl column (default: episode_return)")
-    parser.add_argument("--x", default="env_steps", choices=X_AXES, help="the x axis (default: env_steps)")
+    parser.add_argument("--x", default="samples", choices=X_AXES,
+                        help="the x axis (default: samples, the valid transitions used, the papers' env steps)")
     try:
         args = parser.parse_args(argv)
         out = args.out or (os.path.join(args.runs[0], "curves.png") if len(args.runs) == 1 else "curves.png")

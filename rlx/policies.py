@@ -81,14 +81,21 @@ class MLP(nn.Module):
     num_states: int = 0  # > 0: integer observations are one-hot encoded first
     obs_ndim: int = 1  # trailing axes of one observation, flattened (images)
     out_scale: float = 0.01  # orthogonal gain of the last layer (1.0 for a value head)
+    weight_init: str = "orthogonal"  # "orthogonal" (gains √2, out_scale: PPO's) or "xavier" (Xavier-uniform, every layer)
 
     @nn.compact
     def __call__(self, obs):
         x = encode_obs(obs, self.num_states, self.obs_ndim)
         act = getattr(jax.nn, self.activation)
+        if self.weight_init == "xavier":
+            hidden_init = out_init = nn.initializers.xavier_uniform()
+        elif self.weight_init == "orthogonal":
+            hidden_init, out_init = orthogonal(math.sqrt(2)), orthogonal(self.out_scale)
+        else:
+            raise ValueError(f"weight_init must be 'orthogonal' or 'xavier', got {self.weight_init!r}")
         for width in self.hidden:
-            x = act(nn.Dense(width, kernel_init=orthogonal(math.sqrt(2)))(x))
-        return nn.Dense(self.out, kernel_init=orthogonal(self.out_scale))(x)
+            x = act(nn.Dense(width, kernel_init=hidden_init)(x))
+        return nn.Dense(self.out, kernel_init=out_init)(x)
 
 
 class GaussianMLP(nn.Module):
@@ -99,10 +106,11 @@ class GaussianMLP(nn.Module):
     activation: str = "tanh"
     init_log_std: float = 0.0
     obs_ndim: int = 1
+    weight_init: str = "orthogonal"
 
     @nn.compact
     def __call__(self, obs):
-        mean = MLP(self.hidden, self.action_dim, self.activation, obs_ndim=self.obs_ndim)(obs)
+        mean = MLP(self.hidden, self.action_dim, self.activation, obs_ndim=self.obs_ndim, weight_init=self.weight_init)(obs)
         log_std = self.param(
             "log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,)
         )
@@ -161,12 +169,15 @@ def make_policy(
     hidden: Sequence[int] = (64, 64),
     activation: str = "tanh",
     init_log_std: float = 0.0,
+    weight_init: str = "orthogonal",
 ) -> Policy:
     """The policy that fits an env's spaces.
 
     kind="auto": a tabular softmax for a finite state space, else an MLP
     (categorical for discrete actions, Gaussian for boxes).  kind="tabular" or
-    "mlp" forces one.
+    "mlp" forces one.  weight_init: the MLP's weights, "orthogonal" (gain √2, the last
+    layer 0.01: a near-uniform or zero-mean first policy, PPO's) or "xavier"
+    (Xavier-uniform everywhere, zero biases: Fatkhullin et al.'s official code).
     """
     params = env.default_params
     obs_space, act_space = env.observation_space(params), env.action_space(params)
@@ -183,11 +194,11 @@ def make_policy(
         if finite_states and kind != "mlp":
             module = TabularLogits(int(obs_space.n), n)
         else:
-            module = MLP(hidden, n, activation, int(obs_space.n) if finite_states else 0, len(obs_shape))
+            module = MLP(hidden, n, activation, int(obs_space.n) if finite_states else 0, len(obs_shape), weight_init=weight_init)
         return Policy(module, True, obs_shape, obs_dtype)
     if isinstance(act_space, gymnasium.spaces.Box):
         if finite_states:
             raise ValueError("continuous actions on a finite state space are not supported")
-        module = GaussianMLP(hidden, int(math.prod(act_space.shape)), activation, init_log_std, len(obs_shape))
+        module = GaussianMLP(hidden, int(math.prod(act_space.shape)), activation, init_log_std, len(obs_shape), weight_init)
         return Policy(module, False, obs_shape, obs_dtype)
     raise ValueError(f"no policy for action space {act_space}")

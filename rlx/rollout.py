@@ -39,18 +39,61 @@ def episode_discount(env, discount):
 
 @struct.dataclass
 class Trajectories:
-    """A batch of N episodes of horizon H; every field is [N, H, ...]."""
+    """A batch of episodes, every field [N, T, ...].
+
+    Two layouts share it.  Episode-major (`collect_episodes`): row n is one
+    episode from its start, `time` and `last` left None.  Stream
+    (`collect_batch`): row n is one env slot that ran whole episodes back to
+    back; `time[n, t]` is the step's index inside its episode and `last[n, t]`
+    marks an episode's final step.  Steps with mask 0 belong to no episode.
+    """
 
     obs: Any
     action: jax.Array
     reward: jax.Array
-    mask: jax.Array  # 1.0 while the step belongs to the first episode
+    mask: jax.Array  # 1.0 while the step belongs to an episode of the batch
     terminated: jax.Array
     truncated: jax.Array
+    time: Any = None  # [N, T] int32 step index inside its episode (None: episode-major, = t)
+    last: Any = None  # [N, T] 1.0 at an episode's last step (None: episode-major, from mask)
+
+    @property
+    def step_time(self) -> jax.Array:
+        """h, the index of every step inside its episode, [N, T]."""
+        if self.time is not None:
+            return self.time
+        return jnp.broadcast_to(jnp.arange(self.mask.shape[-1], dtype=jnp.int32), self.mask.shape)
+
+    @property
+    def step_last(self) -> jax.Array:
+        """1.0 at each episode's last step, [N, T]."""
+        if self.last is not None:
+            return self.last
+        after = jnp.concatenate([self.mask[..., 1:], jnp.zeros_like(self.mask[..., :1])], -1)
+        return self.mask * (1.0 - after)
+
+    @property
+    def num_episodes(self) -> jax.Array:
+        """K, the episodes in the batch."""
+        return jnp.sum(self.mask * (self.step_time == 0))
+
+    @property
+    def num_steps(self) -> jax.Array:
+        """M, the valid steps (transitions) in the batch."""
+        return jnp.sum(self.mask)
+
+    @property
+    def mean_episode_return(self) -> jax.Array:
+        """Mean undiscounted return over the batch's K episodes."""
+        return jnp.sum(self.reward * self.mask) / jnp.maximum(self.num_episodes, 1.0)
+
+    @property
+    def mean_episode_length(self) -> jax.Array:
+        return self.num_steps / jnp.maximum(self.num_episodes, 1.0)
 
     @property
     def episode_return(self) -> jax.Array:
-        """Undiscounted return of each episode, [N]."""
+        """Undiscounted return of each row's episode, [N] (episode-major layout)."""
         return jnp.sum(self.reward * self.mask, axis=-1)
 
     @property
@@ -102,6 +145,109 @@ def collect_episodes(
     )
     chex.assert_shape([traj.reward, traj.mask], (num_envs, horizon))
     return traj
+
+
+def collect_batch(
+    key: jax.Array,
+    env,
+    env_params,
+    policy: Policy,
+    params,
+    num_slots: int,
+    min_steps: int,
+    horizon: int,
+    expected_length=0.0,
+) -> Trajectories:
+    """Whole episodes of π_params until the batch holds at least `min_steps`
+    valid steps, as the official code of Fatkhullin et al. (a garage sampler)
+    collects them; the stream layout of `Trajectories`, [num_slots, T].
+
+    `num_slots` envs run side by side, each playing episodes back to back.  A
+    slot that is free (its episode ended, or at the start) starts another
+    episode iff  steps so far + (episodes running + free slots ahead of it)
+    · `expected_length` < `min_steps`,  else it retires.  With
+    expected_length = 0 (or one slot) that is the sampler's rule "until ≥
+    min_steps"; a positive one (the mean length of the last batch) stops
+    slots from each starting an episode that the batch will not need.
+
+    The rule decides whether an episode is in the batch before the episode
+    starts, from earlier steps only, so the episodes are i.i.d. draws of
+    π_params and Wald's identity holds: E[Σ_{k≤K} f(τ_k)] = E[K]·E[f(τ)] for
+    the random number K of episodes.  Every episode is played to its end (or
+    cut at `horizon`); a slot only starts an episode while the batch is short
+    of `min_steps`, so T = min_steps + horizon steps hold every slot.  The
+    loop stops as soon as every slot has retired (a host env runs all T).
+    """
+    if num_slots < 1 or min_steps < 1 or horizon < 1:
+        raise ValueError(f"num_envs, batch steps and horizon must be at least 1, got {num_slots}, {min_steps}, {horizon}")
+    force_cut = horizon < env.max_steps(env_params)
+    if force_cut and getattr(env, "host_env", False):
+        raise ValueError(f"horizon {horizon} is shorter than the host env's time limit; set env.max_steps={horizon} instead")
+    length = min_steps + horizon
+    reset_key, loop_key = jax.random.split(key)
+    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_slots), env_params)
+    action_shape = jax.eval_shape(lambda o: policy.sample(params, o, loop_key), obs)
+
+    def buffer(x):
+        return jnp.zeros((num_slots, length) + x.shape[1:], x.dtype)
+
+    bufs = {
+        "obs": jax.tree.map(buffer, obs),
+        "action": buffer(action_shape),
+        "reward": jnp.zeros((num_slots, length)),
+        "mask": jnp.zeros((num_slots, length)),
+        "terminated": jnp.zeros((num_slots, length), bool),
+        "truncated": jnp.zeros((num_slots, length), bool),
+        "time": jnp.zeros((num_slots, length), jnp.int32),
+        "last": jnp.zeros((num_slots, length)),
+    }
+    false = jnp.zeros((num_slots,), bool)
+    init = (jnp.zeros((), jnp.int32), env_state, obs, jnp.zeros((num_slots,), jnp.int32), false, false,
+            jnp.zeros((), jnp.float32), bufs)
+
+    def cond(carry):
+        t, _, _, _, active, retired, _, _ = carry
+        return jnp.logical_and(t < length, jnp.any(active | ~retired))
+
+    def body(carry):
+        t, env_state, obs, ep_time, active, retired, steps, bufs = carry
+        free = ~active & ~retired
+        ahead = jnp.sum(active) + jnp.cumsum(free) - 1  # running episodes + free slots before this one
+        start = free & (steps + ahead * expected_length < min_steps)
+        retired = retired | (free & ~start)
+        active = active | start
+        ep_time = jnp.where(start, 0, ep_time)
+        step_key = jax.random.fold_in(loop_key, t)
+        act_key, env_key, cut_key = jax.random.split(step_key, 3)
+        action = policy.sample(params, obs, act_key)
+        next_obs, next_state, reward, terminated, truncated, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            jax.random.split(env_key, num_slots), env_state, action, env_params)
+        ended = jnp.logical_or(terminated, truncated)
+        cut = active & (ep_time + 1 >= horizon) & ~ended
+        end = active & (ended | cut)
+        alive = active.astype(jnp.float32)
+        row = {
+            "obs": obs, "action": action, "reward": reward * alive, "mask": alive,
+            "terminated": terminated & active, "truncated": (truncated | cut) & active,
+            "time": jnp.where(active, ep_time, 0), "last": end.astype(jnp.float32),
+        }
+        bufs = jax.tree.map(lambda b, x: b.at[:, t].set(x), bufs, row)
+        if force_cut:  # an episode cut at the horizon restarts from the env's start distribution
+            fresh_obs, fresh_state = jax.vmap(env.reset, in_axes=(0, None))(
+                jax.random.split(cut_key, num_slots), env_params)
+            pick = lambda f, s: jnp.where(cut.reshape(cut.shape + (1,) * (s.ndim - 1)), f, s)
+            next_obs = jax.tree.map(pick, fresh_obs, next_obs)
+            next_state = jax.tree.map(pick, fresh_state, next_state)
+        steps = steps + jnp.sum(alive)
+        return (t + 1, next_state, next_obs, ep_time + 1, active & ~end, retired, steps, bufs)
+
+    if getattr(env, "host_env", False):
+        # A host env must step every state it handed out exactly once, and a vmapped
+        # while_loop steps finished elements and then drops the result: scan all T steps.
+        *_, bufs = jax.lax.scan(lambda carry, _: (body(carry), None), init, None, length=length)[0]
+    else:
+        *_, bufs = jax.lax.while_loop(cond, body, init)
+    return Trajectories(**bufs)
 
 
 @struct.dataclass

@@ -70,6 +70,7 @@ class Plan:
     agent_config: Any  # the base config, before the sweep
     env: Any
     env_kwargs: dict
+    env_defaults: dict  # the agent fields rlx.agents.ENV_DEFAULTS set for this env's family (not overridden)
     sweep: dict[str, list]  # agent field -> values; the grid is their product
     points: list[dict]  # the grid, one {field: value} a point
     configs: Any  # the agent config with every numeric field an array over runs
@@ -153,13 +154,15 @@ def plan(argv: list[str]) -> Plan:
         env_factory = envs.factory(run.env)
     except ValueError as err:
         raise ConfigError(str(err)) from None
-    agent_config = apply_overrides(agents.config(run.agent), agent_over, "agent.")
-    sweep = parse_sweep(agent_config, sweep_over)
+    apply_overrides(agents.config(run.agent), agent_over, "agent.")  # a bad agent key fails before the env is built
     env_kwargs = coerce_kwargs(env_factory, env_over, "env.")
     try:
         env = envs.make(run.env, **env_kwargs)
     except (ValueError, TypeError, KeyError, gymnasium.error.Error) as err:
         raise ConfigError(f"env {run.env}: {_one_line(err)}") from None
+    env_defaults = {k: v for k, v in agents.env_defaults(run.agent, env).items() if k not in agent_over}
+    agent_config = apply_overrides(agents.config(run.agent, env), agent_over, "agent.")
+    sweep = parse_sweep(agent_config, sweep_over)
     host_env = getattr(env, "host_env", False)
     if host_env and run.num_processes > 1:
         raise ConfigError(f"env {run.env} is stepped on the host and runs in one process")
@@ -208,8 +211,9 @@ def plan(argv: list[str]) -> Plan:
     if resuming and not main_process:
         resume_from = _resume_point(out, num_runs, num_chunks)
     job = [w for w in argv if w.split("=", 1)[0] not in ("out", "resume") + PLACEMENT_KEYS]
-    return Plan(run, job, agent, agent_config, env, env_kwargs, sweep, points, configs, seeds, num_runs, sharding,
-                steps_per_update, chunk, num_chunks, out, resume_from, resuming, programs, lowered, trace_s, lock)
+    return Plan(run, job, agent, agent_config, env, env_kwargs, env_defaults, sweep, points, configs, seeds, num_runs,
+                sharding, steps_per_update, chunk, num_chunks, out, resume_from, resuming, programs, lowered, trace_s,
+                lock)
 
 
 def _lock(out: str):
@@ -360,6 +364,8 @@ def _record(p: Plan) -> dict:
         "run": to_dict(p.run),
         "agent": to_dict(p.agent_config),
         "env": {"name": p.run.env, **p.env_kwargs},
+        "env_family": agents.family(p.env),
+        "env_defaults": {f"agent.{k}": list(v) if isinstance(v, tuple) else v for k, v in p.env_defaults.items()},
         "argv": p.argv,
         "overrides": overrides,
         "sweep": {f"agent.{k}": v for k, v in p.sweep.items()},
@@ -393,6 +399,16 @@ def _first_nonfinite(metrics: dict, state_finite: np.ndarray, evals: dict | None
     return name, int(r), int(i)
 
 
+def _divergence_hint(p: Plan) -> str:
+    """What to try after a NaN or Inf: most often the step size is too large
+    for the env (an unnormalised step scales with the gradient)."""
+    lr = getattr(p.agent_config, "lr", None)
+    if lr is None or "lr" in p.sweep:
+        return "The step size is the likeliest cause: try a smaller one."
+    return (f"The likeliest cause is a step size too large for {p.run.env}: agent.lr is {float(lr):g}, "
+            f"try agent.lr={float(lr) / 10:g} (or sweep.agent.lr=[{float(lr) / 100:g},{float(lr) / 10:g}])")
+
+
 def execute(p: Plan) -> dict:
     """Compiles and runs the plan, writing the run folder; returns the summary."""
     run, programs, n = p.run, p.programs, p.num_runs
@@ -406,10 +422,13 @@ def execute(p: Plan) -> dict:
         f"{p.sharding.mesh.size} device(s), {p.num_iterations} iterations × {p.steps_per_update:,} env steps → {p.out}",
         flush=True,
     )
+    if p.env_defaults:
+        applied = " ".join(f"agent.{k}={v}" for k, v in p.env_defaults.items())
+        print(f"rlx.run: {run.agent}'s defaults for {agents.family(p.env)} envs: {applied}", flush=True)
     resume_from = p.resume_from
-    if resume_from is not None and resume_from["chunks_done"] == p.num_chunks:
+    if resume_from is not None and (resume_from["chunks_done"] == p.num_chunks or resume_from.get("finished")):
         print(f"{p.out} is already complete", flush=True)
-        return _write_summary(p, *_final_from_rows(p), 0.0, 0.0, p.num_chunks)
+        return _write_summary(p, *_final_from_rows(p), 0.0, 0.0, resume_from["chunks_done"], resume_from["chunks_done"])
 
     t0 = time.perf_counter()
     configs = devices.put(p.configs, p.sharding)
@@ -443,21 +462,24 @@ def execute(p: Plan) -> dict:
         log = RunLog(p.out, tensorboard=run.tensorboard, wandb_project=run.wandb, record=record,
                      truncate_to=truncate_to, purge_step=(start * p.chunk + 1) * p.steps_per_update if p.resuming else None)
     eval_chunks, ckpt_chunks = p.chunks_per(run.eval_every), p.chunks_per(run.checkpoint_every)
-    run_s, last_returns, last_eval = 0.0, None, None
+    run_s, last_returns, last_eval, end = 0.0, None, None, start
+    samples_at_start = int(np.mean(samples[:n]))
     try:
         for c in range(start, p.num_chunks):
             t_chunk = time.perf_counter()
             carry, metrics = compiled(configs, carry)
             metrics = devices.gather(metrics)  # once a chunk: {name: [runs, chunk]}
             run_s += time.perf_counter() - t_chunk
-            done = c + 1 == p.num_chunks
+            finite = metrics.pop("state_finite")
+            used = samples[:, None] + np.cumsum(metrics.get("transitions", np.zeros(finite.shape)), 1)
+            samples = used[:, -1].astype(np.int64)
+            # The budget is in samples (valid transitions, the papers' env steps): an update
+            # samples at least its nominal steps, so the run may end before its last chunk.
+            done = c + 1 == p.num_chunks or bool(np.all(samples[:n] >= run.total_steps))
             evals = None
             if evaluation is not None and ((c + 1) % eval_chunks == 0 or done):
                 evals = devices.gather(evaluation(configs, seeds, carry.state))
                 last_eval = evals["eval_return"][:n]
-            finite = metrics.pop("state_finite")
-            used = samples[:, None] + np.cumsum(metrics.get("transitions", np.zeros(finite.shape)), 1)
-            samples = used[:, -1].astype(np.int64)
             offset = log.write(*_chunk_rows(p, c, metrics, evals, used)) if log else 0
             first_bad = _first_nonfinite(metrics, finite, evals, n)
             if first_bad is not None:
@@ -466,31 +488,34 @@ def execute(p: Plan) -> dict:
                 kept = (f"the last good checkpoint is the one after {last_saved} iterations" if last_saved is not None
                         else "no checkpoint was saved")
                 raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, seed {p.seeds[r]}{point}; "
-                                f"run stopped, {kept}")
+                                f"run stopped, {kept}. {_divergence_hint(p)}")
             if (c + 1) % ckpt_chunks == 0 or done:
                 iteration = (c + 1) * p.chunk
                 # metrics_bytes: process 0's file length; orbax writes the JSON from process 0 only.
                 progress = {"chunks_done": c + 1, "samples": samples.tolist(), "metrics_bytes": offset, "runs": n,
-                            "padded_runs": len(p.seeds)}
+                            "padded_runs": len(p.seeds), "finished": done}
                 checkpoints.save(iteration, carry, progress)
                 last_saved = iteration
             last_returns = metrics["episode_return"][:n, -1]
-            done_steps = (c + 1) * p.chunk * p.steps_per_update
-            rate = (c + 1 - start) * p.chunk * p.steps_per_update * n / max(run_s, 1e-9)
+            used_so_far = int(np.mean(samples[:n]))
+            rate = (used_so_far - samples_at_start) * n / max(run_s, 1e-9)
             shown = "" if evals is None else f"  eval {np.mean(last_eval):9.2f}"
             print(
-                f"iter {(c + 1) * p.chunk:6d}/{p.num_iterations}  env steps {done_steps:>12,}  "
-                f"return {_fmt_return(last_returns)}{shown}  {rate:>11,.0f} steps/s",
+                f"iter {(c + 1) * p.chunk:6d}/{p.num_iterations}  samples {used_so_far:>12,}  "
+                f"return {_fmt_return(last_returns)}{shown}  {rate:>11,.0f} samples/s",
                 flush=True,
             )
+            end = c + 1
+            if done:
+                break
     finally:
         checkpoints.close()
         if log:
             log.close()
-    summary = _write_summary(p, last_returns, last_eval, compile_s, run_s, start)
+    summary = _write_summary(p, last_returns, last_eval, compile_s, run_s, start, end, samples[:n])
     print(
         f"done: final return {_fmt_return(last_returns)} (mean ± std over {n} runs); "
-        f"{summary['env_steps_per_seed']:,} env steps a run in {run_s:.1f}s "
+        f"{int(np.mean(samples[:n])):,} samples a run in {run_s:.1f}s "
         f"({summary['steps_per_second']:,.0f} steps/s) after {compile_s:.1f}s compile; "
         f"metrics in {os.path.join(p.out, METRICS)}",
         flush=True,
@@ -513,16 +538,19 @@ def _repad(tree, num_runs: int, padded: int):
 
 def _final_from_rows(p: Plan):
     """(final returns, final eval returns or None) of a finished run, read back from metrics.jsonl."""
-    last = p.num_iterations - 1
     with open(os.path.join(p.out, METRICS)) as f:
-        rows = [row for row in map(json.loads, f) if row["iteration"] == last]
+        rows = list(map(json.loads, f))
+    last = max(row["iteration"] for row in rows)
+    rows = [row for row in rows if row["iteration"] == last]
     evals = [r["eval_return"] for r in rows if "eval_return" in r]
     return np.array([r["episode_return"] for r in rows]), (np.array(evals) if evals else None)
 
 
-def _write_summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int) -> dict:
-    """summary.json and curves.png (process 0), and the summary."""
-    summary = _summary(p, last_returns, last_eval, compile_s, run_s, start)
+def _write_summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int, end: int,
+                   samples=None) -> dict:
+    """summary.json and curves.png (process 0), and the summary; chunks
+    start…end ran in this process."""
+    summary = _summary(p, last_returns, last_eval, compile_s, run_s, start, end, samples)
     if jax.process_index() == 0:
         with open(os.path.join(p.out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
@@ -562,15 +590,17 @@ def _chunk_rows(p: Plan, c: int, metrics: dict, evals: dict | None, used: np.nda
     return rows, scalars
 
 
-def _summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int) -> dict:
+def _summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int, end: int,
+             samples=None) -> dict:
     run, n = p.run, p.num_runs
-    iterations_run = (p.num_chunks - start) * p.chunk
+    iterations_run = (end - start) * p.chunk
     summary = {
         "agent": run.agent,
         "env": run.env,
         "seeds": [int(s) for s in p.seeds[:n]],
-        "iterations": p.num_iterations,
-        "env_steps_per_seed": p.num_iterations * p.steps_per_update,
+        "iterations": end * p.chunk,
+        "env_steps_per_seed": end * p.chunk * p.steps_per_update,
+        "samples_per_seed": None if samples is None else [int(x) for x in samples],
         "final_return_mean": float(np.mean(last_returns)),
         "final_return_std": float(np.std(last_returns)),
         "final_returns": [float(x) for x in last_returns],
@@ -597,6 +627,10 @@ def main(argv: list[str] | None = None) -> int:
         print("run fields: " + ", ".join(f"{k}={v!r}" for k, v in to_dict(RunConfig()).items()))
         print("agents: " + ", ".join(agents.names()))
         print("envs: " + ", ".join(envs.names()))
+        print("defaults by env family (rlx.agents.ENV_DEFAULTS; agent.<field>= overrides them):")
+        for name, by_family in agents.ENV_DEFAULTS.items():
+            for fam, values in by_family.items():
+                print(f"  {name} on {fam}: " + " ".join(f"agent.{k}={v}" for k, v in values.items()))
         return 0
     try:
         p = plan(argv)

@@ -31,12 +31,18 @@ def z_scores(samples: np.ndarray, exact: np.ndarray) -> np.ndarray:
     return np.where(constant, 0.0, (mean - exact) / np.where(constant, 1.0, se))
 
 
-def hvp_terms(logp_fn, params, traj, weights, v):
-    """The two batch-mean terms of B·v for Φ_n = Σ_h w[n, h] log π(a_h|s_h):
-    the cross term mean_n ∇Φ_n ⟨∇log p(τ_n), v⟩ and the second-order term
-    ∇⟨∇ mean_n Φ_n, v⟩.  Their sum is what rlx.estimators computes."""
-    phi = lambda p: jnp.sum(weights * logp_fn(p), -1)
-    _, c = jax.jvp(lambda p: jnp.sum(traj.mask * logp_fn(p), -1), (params,), (v,))
-    cross = jax.grad(lambda p: jnp.mean(c * phi(p)))(params)
-    _, second = jax.jvp(jax.grad(lambda p: jnp.mean(phi(p))), (params,), (v,))
+def hvp_terms(logp_fn, params, traj, weights, v, divisor=None):
+    """The two terms of B·v summed over the batch's episodes / divisor, for
+    Φ_k = Σ_{h ∈ k} w_h log π(a_h|s_h): the cross term Σ_k ∇Φ_k ⟨∇log p(τ_k), v⟩
+    and the second-order term ∇⟨∇ Σ_k Φ_k, v⟩.  Their sum is what
+    rlx.estimators computes.  Episodes are found from `time` (a step with
+    time 0 starts one); divisor None = the number of rows."""
+    divisor = traj.mask.shape[0] if divisor is None else divisor
+    starts = (traj.step_time == 0).reshape(-1)
+    episode = jnp.cumsum(starts) - 1  # the episode index of each step, in reading order
+    per_episode = lambda x: jax.ops.segment_sum((x * traj.mask).reshape(-1), episode, starts.shape[0])
+    phi = lambda p: per_episode(weights * logp_fn(p))
+    _, c = jax.jvp(lambda p: per_episode(logp_fn(p)), (params,), (v,))
+    cross = jax.grad(lambda p: jnp.sum(c * phi(p)) / divisor)(params)
+    _, second = jax.jvp(jax.grad(lambda p: jnp.sum(phi(p)) / divisor), (params,), (v,))
     return cross, second

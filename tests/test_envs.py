@@ -232,7 +232,7 @@ def _check_contract_shapes(name, **kwargs):
     assert reward.shape == () and reward.dtype == jnp.float32
     assert term.dtype == trunc.dtype == jnp.bool_
     assert env.max_steps() >= 1
-    config = gpomdp.Config(num_envs=2, horizon=3)
+    config = gpomdp.Config(num_envs=2, batch_steps=6, horizon=3)
     carry = jax.eval_shape(lambda k: init_carry(gpomdp, env, config, k), jax.random.key(0))
     _, metrics = jax.eval_shape(lambda c: run_updates(gpomdp, env, config, c, 1), carry)
     assert metrics["episode_return"].shape == (1,)

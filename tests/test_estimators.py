@@ -182,3 +182,96 @@ def test_leave_one_out_baseline_by_hand():
     one = jnp.ones((2, 1))
     traj = Trajectories(obs=one, action=one, reward=jnp.array([[1.0], [3.0]]), mask=one, terminated=one, truncated=one)
     np.testing.assert_allclose(score_weights(traj, 1.0, "gpomdp", "loo")[:, 0], [-2.0, 2.0])
+
+
+# --- batches of whole episodes until ≥ B valid steps (rlx.rollout.collect_batch)
+# By Wald's identity the sum over the batch's random number K of episodes has
+# mean E[K]·(the one-episode expectation): each sample below is
+# Σ_k f(τ_k) − K·(exact value), whose mean must be 0.  The gridworld's episodes
+# end at random times, so K varies.  The planted rule keeps only the episodes
+# that end within the first B steps: it decides on an episode after seeing its
+# length, and is biased.
+
+STREAM_BATCHES, STREAM_STEPS, STREAM_SLOTS = 20_000, 12, 2
+
+
+def _drop_crossing_episode(traj, min_steps):
+    """Bug: the batch cut at B steps, the episodes that do not fit dropped."""
+    from rlx.estimators import episode_sums
+
+    done_by = jnp.cumsum(traj.mask.reshape(-1)).reshape(traj.mask.shape)  # one slot: valid steps so far
+    fits = episode_sums(traj, traj.step_last * done_by) <= min_steps
+    return traj.replace(mask=traj.mask * fits)
+
+
+@pytest.fixture(scope="module")
+def stream_estimates():
+    from rlx import baselines
+    from rlx.rollout import collect_batch
+
+    mdp, env, policy, params, v = _problem("grid")
+    probs_fn = lambda p: policy.probs_table(p, mdp.num_states)
+    grad, hvp_exact = flat(exact.grad_J(mdp, probs_fn, params)), flat(exact.hvp_J(mdp, probs_fn, params, v))
+    coef = jax.random.normal(jax.random.key(5), (baselines.num_features(mdp.num_states, squares=False),))  # a fixed baseline
+    ravel = lambda x: jax.flatten_util.ravel_pytree(x)[0]
+
+    def one_batch(key):
+        traj = collect_batch(key, env, mdp, policy, params, STREAM_SLOTS, STREAM_STEPS, GRID_ROLLOUT_HORIZON)
+        single = collect_batch(key, env, mdp, policy, params, 1, STREAM_STEPS, GRID_ROLLOUT_HORIZON)
+        dropped = _drop_crossing_episode(single, STREAM_STEPS)
+        out = {}
+        for name, batch in (("slots", traj), ("single", single), ("planted_dropped", dropped)):
+            logp_fn = lambda p: policy.log_prob(p, batch.obs, batch.action)
+            b = baselines.predict(coef, baselines.features(batch.obs, batch.step_time, mdp.num_states, 0))
+            k = batch.num_episodes
+            out[f"{name}_gpomdp"] = ravel(policy_gradient(logp_fn, params, batch, mdp.discount, "gpomdp", b, 1.0)) - k * grad
+            out[f"{name}_hvp"] = ravel(hessian_vector_product(logp_fn, params, batch, mdp.discount, v, b, 1.0)) - k * hvp_exact
+        out["slots_reinforce"] = ravel(policy_gradient(
+            lambda p: policy.log_prob(p, traj.obs, traj.action), params, traj, mdp.discount, "reinforce", "none", 1.0)
+        ) - traj.num_episodes * grad
+        out["valid"] = jnp.stack([traj.num_steps, traj.num_episodes, jnp.sum(traj.step_last),
+                                  jnp.sum(traj.mask * (traj.step_time == 0))])
+        return out
+
+    samples = jax.device_get(jax.jit(jax.vmap(one_batch))(jax.random.split(jax.random.key(9), STREAM_BATCHES)))
+    return samples
+
+
+def test_stream_batches_hold_whole_episodes_past_the_step_target(stream_estimates):
+    steps, episodes, ends, starts = stream_estimates["valid"].T
+    assert np.all(steps >= STREAM_STEPS)
+    assert np.all(ends == episodes) and np.all(starts == episodes)  # every episode started and ended inside
+    assert np.all(steps < STREAM_STEPS + STREAM_SLOTS * GRID_ROLLOUT_HORIZON)
+    assert episodes.std() > 0  # the number of episodes varies: the test below is about a random K
+
+
+@pytest.mark.parametrize("name", ["slots_gpomdp", "single_gpomdp", "slots_reinforce", "slots_hvp", "single_hvp"])
+def test_stream_batch_sums_are_unbiased_by_walds_identity(stream_estimates, name):
+    z = z_scores(stream_estimates[name], np.zeros(stream_estimates[name].shape[1]))
+    assert np.max(np.abs(z)) < Z_MAX, f"{name}: max |z| = {np.max(np.abs(z)):.2f}"
+
+
+def test_planted_inclusion_by_length_is_caught(stream_estimates):
+    worst = max(np.max(np.abs(z_scores(stream_estimates[f"planted_dropped_{k}"], 0.0 * stream_estimates[
+        f"planted_dropped_{k}"][0]))) for k in ("gpomdp", "hvp"))
+    assert worst > Z_MAX, f"dropping the episodes that cross B went unnoticed: max |z| = {worst:.2f}"
+
+
+def test_linear_baseline_recovers_a_linear_return():
+    """With γ = 0 the restarted return is the reward; rewards that are a
+    linear function of φ(s, h) are fitted back to their coefficients."""
+    from rlx import baselines
+    from rlx.rollout import Trajectories
+
+    k1, k2, k3 = jax.random.split(jax.random.key(4), 3)
+    obs = jax.random.uniform(k1, (2, 30, 3), minval=-2.0, maxval=2.0)
+    time = jnp.broadcast_to(jnp.arange(30, dtype=jnp.int32) % 15, (2, 30))
+    phi = baselines.features(obs, time)
+    true = jax.random.normal(k2, (baselines.num_features(3),))
+    mask = jnp.ones((2, 30)).at[1, 25:].set(0.0)  # padding steps are ignored
+    reward = jnp.where(mask > 0, phi @ true, 1e3)
+    last = (time == 14).astype(jnp.float32)
+    traj = Trajectories(obs=obs, action=jnp.zeros((2, 30)), reward=reward, mask=mask, terminated=last > 0,
+                        truncated=last < 0, time=time, last=last)
+    coef = baselines.fit(phi, traj, 0.0)
+    np.testing.assert_allclose(baselines.predict(coef, phi) * mask, reward * mask, atol=2e-3)

@@ -187,12 +187,12 @@ def test_discrete_observations_and_a_time_limit_given():
 
 def test_runner_trains_gpomdp_on_a_gymnasium_env(tmp_path):
     # The runner compiles the agent's update with the host env inside; 20
-    # iterations of 8 episodes (H = 100) take about 1.5 s after compiling.
+    # iterations of whole episodes until ≥ 800 steps (H = 100) after compiling.
     from rlx.run import main
 
     out = tmp_path / "r"
-    argv = ["agent=gpomdp", "env=gymnasium:CartPole-v1", "seeds=2", "total_steps=16000", "agent.horizon=100",
-            "agent.num_envs=8", "agent.optimizer=adam", "agent.lr=0.02", "agent.lr_schedule=constant", f"out={out}"]
+    argv = ["agent=gpomdp", "env=gymnasium:CartPole-v1", "seeds=2", "total_steps=16000", "env.max_steps=100",
+            "agent.batch_steps=800", "agent.optimizer=adam", "agent.lr=0.02", "agent.lr_schedule=constant", f"out={out}"]
     assert main(argv) == 0
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 * 20 and {r["seed"] for r in rows} == {0, 1}

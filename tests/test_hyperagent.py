@@ -97,3 +97,19 @@ def test_index_sampling_and_loss(deepsea):
     np.testing.assert_allclose(got, np.mean(errors), rtol=1e-4)
     for slip in (plain, shared):  # power: each slip gives another number here
         assert abs(float(np.mean(slip)) - got) > 1e-3 * abs(got), (np.mean(slip), got)
+
+
+@pytest.mark.parametrize("env_name", ["cartpole", "breakout"])
+def test_acting_on_vector_and_image_observations(env_name):
+    """Evaluation (greedy on ξ = 0, or a fresh ξ per call) on a batch of vector
+    or image observations: one action an observation (it once built ξ with the
+    observation's own axes)."""
+    from rlx.envs import make
+    from rlx.train import evaluate, init_carry
+
+    env = make(env_name)
+    config = agents.config("hyperagent")
+    state = init_carry(hyperagent, env, config, jax.random.key(0)).state
+    for deterministic in (True, False):
+        out = evaluate(hyperagent, env, config, state, jax.random.key(1), 3, 20, deterministic=deterministic)
+        assert np.isfinite(float(out["eval_return"])) and 1 <= float(out["eval_length"]) <= 20

@@ -14,7 +14,7 @@ from rlx import agents, exact, utilities
 from rlx.agents import pgp
 from rlx.config import apply_overrides
 from rlx.envs import make
-from rlx.pg import sample
+from rlx.pg import sample_episodes
 from rlx.rollout import episode_discount
 from rlx.train import make_train
 
@@ -44,7 +44,7 @@ def test_pseudo_reward_closed_forms():
 
 
 def _estimate(env, params, config, num_episodes, key, discount=None):
-    traj = sample(key, env, config, params, num_envs=num_episodes)
+    traj = sample_episodes(key, env, config, params, num_episodes)
     gamma = episode_discount(env, None) if discount is None else discount
     per_episode = jax.vmap(lambda t: utilities.visitation(t, env.mdp.num_states, env.mdp.num_actions, gamma))(
         jax.tree.map(lambda x: x[:, None], traj))  # each episode's own λ̂, [N, S, A]

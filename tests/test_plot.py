@@ -129,7 +129,7 @@ def test_sweep_gives_one_curve_per_point_with_labels(tmp_path):
             for lr, g in points for r in rows_of(iterations=4)]
     config = {"run": {"agent": "harpg"}, "overrides": {"env": "hopper", "agent.num_envs": 8, "agent.lr": [0.003, 0.01]},
               "sweep": {"agent.lr": [0.003, 0.01], "agent.discount": [0.9, 0.99]}}
-    curves = plot.load_curves(write_run(tmp_path / "s", rows, config))
+    curves = plot.load_curves(write_run(tmp_path / "s", rows, config), x="env_steps")
     assert [c.label for c in curves] == [
         f"harpg env=hopper agent.num_envs=8 agent.lr={lr} agent.discount={g}" for lr, g in points]
     for curve, (lr, g) in zip(curves, points):
@@ -153,7 +153,7 @@ def test_rows_without_metric_and_torn_last_line_are_skipped(tmp_path):
     last = json.dumps({"iteration": 6, "env_steps": 7000, "samples": 6300, "seed": 1, "episode_return": 6.0})
     folder = write_run(tmp_path / "r", rows, tail=last + "\n" + torn)
 
-    (ev,) = plot.load_curves(folder, "eval_return")
+    (ev,) = plot.load_curves(folder, "eval_return", "env_steps")
     np.testing.assert_array_equal(ev.x, [2000, 4000, 6000])
     np.testing.assert_array_equal(ev.y, [[10, 30, 50], [11, 31, 51], [12, 32, 52]])
     # Iteration 6 has a row for seed 1 only (seed 0's is torn, seed 2's missing): dropped.

@@ -13,7 +13,7 @@ import pytest
 from rlx.run import main
 
 # A small cartpole job: 4 episodes of 50 steps an iteration.
-SMALL = ["agent=gpomdp", "env=cartpole", "agent.num_envs=4", "agent.horizon=50", "total_steps=1200", "log_every=3"]
+SMALL = ["agent=gpomdp", "env=cartpole", "agent.batch_steps=200", "agent.horizon=50", "total_steps=1200", "log_every=3"]
 
 
 @pytest.mark.parametrize(
@@ -31,7 +31,7 @@ SMALL = ["agent=gpomdp", "env=cartpole", "agent.num_envs=4", "agent.horizon=50",
         (["agent.hidden=[64,x]"], "agent.hidden"),
         (["lr"], "expected key=value"),
         (["agent.lr=__import__('os').system('false')"], "agent.lr must be a number"),
-        (["agent.num_envs=0"], "at least one env step"),
+        (["agent.num_envs=0"], "must be at least 1"),
         (["agent.horizon=-5"], "horizon must be"),
         (["env.max_steps=0"], "max_steps must be at least 1"),
         (["env=toytext:Nope-v0"], "Nope"),
@@ -125,16 +125,18 @@ def test_run_writes_a_row_per_iteration_and_seed(two_runs, capsys):
     for r in rows:
         assert r["env_steps"] == (r["iteration"] + 1) * 200
         assert 1 <= r["episode_return"] <= 50
-    # samples: the cumulative count of transitions inside episodes, per seed,
-    # ≤ the steps simulated and = 4 episodes × their mean length, summed.
+    # samples: the cumulative count of valid transitions, per seed; an
+    # iteration plays whole episodes until ≥ 200 of them (env_steps counts
+    # that nominal 200), at most one episode (H = 50) past it.
     for seed in (5, 6, 7):
         mine = sorted((r for r in rows if r["seed"] == seed), key=lambda r: r["iteration"])
         expected = 0
         for r in mine:
-            expected += round(4 * r["episode_length"])
-            assert r["transitions"] == round(4 * r["episode_length"])
-            assert r["samples"] == expected <= r["env_steps"]
-    assert config["agent"]["num_envs"] == 4 and config["run"]["seeds"] == 3
+            expected += r["transitions"]
+            assert r["transitions"] == round(r["episodes"] * r["episode_length"])
+            assert 200 <= r["transitions"] < 250
+            assert r["samples"] == expected
+    assert config["agent"]["batch_steps"] == 200 and config["run"]["seeds"] == 3
     summary = json.loads((out / "summary.json").read_text())
     last = [r["episode_return"] for r in rows if r["iteration"] == 5]
     assert summary["final_return_mean"] == pytest.approx(sum(last) / 3)

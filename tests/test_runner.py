@@ -23,9 +23,9 @@ from rlx.checkpoint import Checkpoints
 from rlx.run import main
 
 # Cartpole, 4 episodes of 50 steps an iteration (200 env steps).
-JOB = ["agent=gpomdp", "env=cartpole", "agent.num_envs=4", "agent.horizon=50"]
+JOB = ["agent=gpomdp", "env=cartpole", "agent.batch_steps=200", "agent.horizon=50"]
 # A tabular job compiles fastest: 8 episodes of 10 steps an iteration.
-TABULAR = ["agent=gpomdp", "env=random_mdp", "agent.num_envs=8", "agent.lr_schedule=constant"]
+TABULAR = ["agent=gpomdp", "env=random_mdp", "agent.batch_steps=80", "agent.lr_schedule=constant"]
 
 
 def _rows(folder) -> list[dict]:
@@ -236,6 +236,31 @@ def test_nan_guard_names_iteration_and_seed_and_keeps_the_last_good_checkpoint(t
     checkpoints.close()
     rows = _rows(out)
     assert max(r["iteration"] for r in rows) == 7  # rows up to the bad chunk, kept for diagnosis
+
+
+def _planted_nan_metric_agent(at_iteration: int):
+    """gpomdp whose grad_norm metric and params turn NaN after update `at_iteration`."""
+    import jax.numpy as jnp
+
+    def update(key, state, env, config):
+        state, metrics = gpomdp.update(key, state, env, config)
+        poison = state.t == at_iteration + 1
+        params = jax.tree.map(lambda p: jnp.where(poison, jnp.nan, p), state.params)
+        return state.replace(params=params), {**metrics, "grad_norm": jnp.where(poison, jnp.nan, metrics["grad_norm"])}
+
+    return types.SimpleNamespace(**{**vars(gpomdp), "update": update})
+
+
+def test_divergence_says_what_to_try_and_tensorboard_stays_quiet(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(rlx.agents, "get", lambda name: _planted_nan_metric_agent(at_iteration=3))
+    out = tmp_path / "nan"
+    assert main(TABULAR + ["agent.lr=0.5", "seeds=2", "total_steps=800", "log_every=2", f"out={out}"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1, err  # one line: no tensorboardX warning about the NaN scalar
+    assert "iteration 3" in err and "agent.lr is 0.5, try agent.lr=0.05" in err, err
+    scalars = _tensorboard_scalars(out / "tb")
+    assert 4 * 80 not in scalars["grad_norm"] and 3 * 80 in scalars["grad_norm"]  # the NaN step is left out
+    assert all(np.isfinite(v) for tag in scalars.values() for v in tag.values())
 
 
 def _tensorboard_scalars(folder) -> dict[str, dict[int, float]]:

@@ -37,22 +37,26 @@ def _fake_traj():
     return Trajectories(obs=z, action=z, reward=z, mask=z + 1, terminated=z, truncated=z)
 
 
+MEMORY = pg.BatchMemory(baseline=jnp.zeros(3), mean_length=jnp.zeros(()))
+
+
 @pytest.fixture
 def stand_ins(monkeypatch):
     """Records the points where the agent asks for g and for the correction."""
     calls = {"g": [], "correction": []}
 
-    def gradient(env, config, params, traj):
+    def gradient(env, config, params, traj, memory):
         calls["g"].append(np.asarray(params["w"]))
         return {"w": jnp.asarray(C) - params["w"]}
 
-    def hessian_correction(key, env, config, params, prev_params, num_envs):
+    def hessian_correction(key, env, config, params, prev_params, memory, min_steps):
         calls["correction"].append((np.asarray(params["w"]), np.asarray(prev_params["w"])))
         return {"w": 2.0 * (params["w"] - prev_params["w"])}, _fake_traj()
 
     monkeypatch.setattr(pg, "sample", lambda *args, **kwargs: _fake_traj())
     monkeypatch.setattr(pg, "gradient", gradient)
     monkeypatch.setattr(pg, "hessian_correction", hessian_correction)
+    monkeypatch.setattr(pg, "remember", lambda env, config, traj: MEMORY)
     return calls
 
 
@@ -60,14 +64,15 @@ def _two_steps(name, **config):
     agent = agents.get(name)
     config = agents.config(name).replace(**config)
     w = {"w": jnp.asarray(THETA0)}
-    state = agent.State(params=w, prev_params=w, d={"w": jnp.zeros(2)}, t=jnp.asarray(0))
-    states = []
+    state = agent.State(params=w, prev_params=w, d={"w": jnp.zeros(2)}, t=jnp.asarray(0), memory=MEMORY)
+    states, transitions = [], []
     for i in range(2):
         state, metrics = agent.update(jax.random.key(i), state, None, config)
         states.append(state)
+        transitions.append(float(metrics["transitions"]))
     # Every stand-in batch holds one transition: `transitions` counts each
-    # batch the update sampled (HARPG and SHARP: τ_t and τ̂_t).
-    assert metrics["transitions"] == (1 if name == "npg_igt" else 2)
+    # batch the update sampled (HARPG and SHARP: τ_t and, from t = 1 only, τ̂_t).
+    assert transitions == ([1, 1] if name == "npg_igt" else [1, 2])
     return states
 
 
@@ -128,16 +133,19 @@ def test_sharp_two_steps(stand_ins):
 
 
 # --- the Hessian-aided correction against the oracle --------------------------
-# v_t = B(τ̂, θ̂)(θ_t − θ_{t−1}) with θ̂ uniform on the segment: its mean is
-# E_q[∇²J(θ̂)](θ_t − θ_{t−1}) = ∇J(θ_t) − ∇J(θ_{t−1}) exactly.
+# v_t = Σ_k B(τ̂_k, θ̂)(θ_t − θ_{t−1}) / D over the Hessian batch's K episodes
+# (whole episodes until ≥ `hessian_steps` steps), θ̂ uniform on the segment.
+# E_q[∇²J(θ̂)](θ_t − θ_{t−1}) = ∇J(θ_t) − ∇J(θ_{t−1}) exactly, and by Wald's
+# identity E[D·v_t] = E[K]·(∇J(θ_t) − ∇J(θ_{t−1})): the test takes the
+# z-scores of D·v_t − K·(exact difference) against 0.
 
-DRAWS, EPISODES = 20_000, 4
+DRAWS, HESSIAN_STEPS = 20_000, 20
 
 
-def _sign_flipped_hvp(logp_fn, params, traj, discount, v, baseline):
+def _sign_flipped_hvp(logp_fn, params, traj, discount, v, baseline, divisor):
     """The official code's bug (ALGORITHMS.md): the cross term ∇Φ⟨∇log p, v⟩
     with the opposite sign."""
-    cross, second = hvp_terms(logp_fn, params, traj, score_weights(traj, discount, "gpomdp", baseline), v)
+    cross, second = hvp_terms(logp_fn, params, traj, score_weights(traj, discount, "gpomdp", baseline), v, divisor)
     return jax.tree.map(jnp.subtract, second, cross)
 
 
@@ -150,34 +158,35 @@ def corrections():
     ]
     for i, mdp in enumerate(problems):
         env = TabularEnv(mdp)
-        config = agents.config("harpg").replace(num_envs=EPISODES, hessian_envs=EPISODES)
+        config = agents.config("harpg").replace(num_envs=2, baseline="none")
         k1, k2 = jax.random.split(jax.random.key(40 + i))
         prev = jax.tree.map(lambda x: jax.random.normal(k1, x.shape), pg.policy(env, config).init(k1))
         params = jax.tree.map(lambda x: x + 0.5 * jax.random.normal(k2, x.shape), prev)
+        probs = lambda p: pg.policy(env, config).probs_table(p, mdp.num_states)
+        exact_diff = flat(exact.grad_J(mdp, probs, params)) - flat(exact.grad_J(mdp, probs, prev))
+        memory = pg.init_memory(env)  # L̄ = 0: D = hessian_steps
 
         def draw(key, hvp):
-            v, _ = pg.hessian_correction(key, env, config, params, prev, EPISODES, hvp=hvp)
-            return jax.flatten_util.ravel_pytree(v)[0]
+            v, traj = pg.hessian_correction(key, env, config, params, prev, memory, HESSIAN_STEPS, hvp=hvp)
+            return HESSIAN_STEPS * jax.flatten_util.ravel_pytree(v)[0] - traj.num_episodes * exact_diff
 
         keys = jax.random.split(jax.random.key(i), DRAWS)
         samples = {
             name: np.asarray(jax.jit(jax.vmap(lambda k: draw(k, hvp)))(keys))
             for name, hvp in [("paper", hessian_vector_product), ("sign_flipped", _sign_flipped_hvp)]
         }
-        probs = lambda p: pg.policy(env, config).probs_table(p, mdp.num_states)
-        exact_diff = flat(exact.grad_J(mdp, probs, params)) - flat(exact.grad_J(mdp, probs, prev))
-        out.append((exact_diff, samples))
+        out.append(samples)
     return out
 
 
 def test_correction_mean_is_the_exact_gradient_difference(corrections):
-    for exact_diff, samples in corrections:
-        z = z_scores(samples["paper"], exact_diff)
+    for samples in corrections:
+        z = z_scores(samples["paper"], np.zeros(samples["paper"].shape[1]))
         assert np.max(np.abs(z)) < 4.0, f"max |z| = {np.max(np.abs(z)):.2f}"
 
 
 def test_sign_flipped_cross_term_is_caught(corrections):
-    worst = [np.max(np.abs(z_scores(s["sign_flipped"], e))) for e, s in corrections]
+    worst = [np.max(np.abs(z_scores(s["sign_flipped"], np.zeros(s["sign_flipped"].shape[1])))) for s in corrections]
     assert min(worst) > 4.0, f"the sign-flipped cross term went unnoticed: max |z| = {worst}"
 
 
@@ -185,16 +194,17 @@ def test_sign_flipped_cross_term_is_caught(corrections):
 
 # Tuned on this MDP by a grid over γ0 (normalized methods move γ0·Σ 2/(t+2) in
 # all, so their γ0 must be of the order of the logits' distance to the optimum).
-TABULAR_LR = {"npg_igt": 2.0, "harpg": 3.0, "n_harpg": 2.0, "sharp": 2.0}
+# HARPG's γ0 is on the per-step scale: 32 episodes of 10 steps, a divisor of 320.
+TABULAR_LR = {"npg_igt": 2.0, "harpg": 30.0, "n_harpg": 2.0, "sharp": 2.0}
 
 
 @pytest.mark.parametrize("name", VR_AGENTS)
 def test_climbs_to_near_the_exact_optimum(name):
     mdp = random_mdp(jax.random.key(11), 4, 3, 0.9, 10)
     env = TabularEnv(mdp)
-    config = agents.config(name).replace(num_envs=32, lr=TABULAR_LR[name])
-    if hasattr(config, "hessian_envs"):
-        config = config.replace(hessian_envs=32)
+    config = agents.config(name).replace(batch_steps=320, lr=TABULAR_LR[name])
+    if hasattr(config, "hessian_steps"):
+        config = config.replace(hessian_steps=320)
     agent = agents.get(name)
     state, _ = jax.jit(make_train(agent, env, config, num_iterations=200))(jax.random.key(0))
     J_uniform = exact.J(mdp, jnp.full((4, 3), 1 / 3))
@@ -204,30 +214,26 @@ def test_climbs_to_near_the_exact_optimum(name):
     assert gap_closed > 0.95, gap_closed  # from the uniform policy to within 5% of the optimum
 
 
-# The official code's CartPole set-up: horizon 200, a [32, 32] tanh softmax
-# policy, 1,000 env steps for g (5 episodes).  γ0 and the Hessian batch were
-# tuned by `experiments/vr_pg/tune_cartpole.py`; HARPG's unnormalized step needs
-# the larger Hessian batch (at 5 episodes one seed in four collapsed).
-CARTPOLE = dict(horizon=200, hidden=(32, 32), num_envs=5)
-CARTPOLE_TUNED = {
-    "npg_igt": dict(lr=0.5),
-    "harpg": dict(lr=0.003, hessian_envs=20),
-    "n_harpg": dict(lr=0.2, hessian_envs=5),
-    "sharp": dict(lr=0.2, hessian_envs=5),
-}
+# Every agent with its defaults for classic control (rlx.agents.ENV_DEFAULTS),
+# 300 iterations of ≥ 1,000 steps, 4 seeds.  Measured, the last 30 iterations
+# per seed: N-PG-IGT 500, 497, 500, 500; HARPG 295, 232, 262, 200; N-HARPG
+# 386, 356, 313, 387; SHARP 322, 317, 285, 345 (their means below).  Asserted
+# with a margin float rounding cannot cross: the mean over seeds above half
+# the measured mean, and three of four seeds above 100 (the lowest seed
+# measured 200; a uniform random policy gets ≈22).
+MEASURED_CARTPOLE = {"npg_igt": 499, "harpg": 247, "n_harpg": 361, "sharp": 317}
 
 
 @pytest.mark.parametrize("name", VR_AGENTS)
-def test_learns_cartpole(name):
-    # The return is capped at 200 here; a uniform random policy gets ≈22.
+def test_learns_cartpole_with_its_defaults(name):
     env = make("cartpole")
-    config = agents.config(name).replace(**CARTPOLE, **CARTPOLE_TUNED[name])
-    train = make_train(agents.get(name), env, config, num_iterations=150)
+    config = agents.config(name, env)
+    train = make_train(agents.get(name), env, config, num_iterations=300)
     _, metrics = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), 4))
     returns = np.asarray(metrics["episode_return"])
     assert returns[:, :2].mean() < 60
-    final = returns[:, -10:].mean(1)
-    assert np.all(final > 150), final  # every seed balances for most of the 200 steps
+    final = returns[:, -30:].mean(1)
+    assert final.mean() > MEASURED_CARTPOLE[name] / 2 and np.sum(final > 100) >= 3, final
 
 
 # --- jit and vmap over seeds and over γ0 --------------------------------------
@@ -235,9 +241,9 @@ def test_learns_cartpole(name):
 
 def _tiny_problem(name):
     env = TabularEnv(random_mdp(jax.random.key(2), 3, 2, 0.9, 4))
-    agent, config = agents.get(name), agents.config(name).replace(num_envs=2)
-    if hasattr(config, "hessian_envs"):
-        config = config.replace(hessian_envs=2)
+    agent, config = agents.get(name), agents.config(name).replace(batch_steps=8)
+    if hasattr(config, "hessian_steps"):
+        config = config.replace(hessian_steps=8)
     return lambda key, lr: make_train(agent, env, config.replace(lr=lr), num_iterations=3)(key)
 
 
@@ -268,11 +274,38 @@ def test_n_harpg_preset_runs_from_the_command_line(tmp_path, capsys):
     from rlx.run import main
 
     out = tmp_path / "run"
-    argv = ["agent=n_harpg", "env=gridworld", "seeds=2", "total_steps=3000", "agent.num_envs=2", f"out={out}"]
-    assert main(argv + ["agent.hessian_envs=2"]) == 0
+    argv = ["agent=n_harpg", "env=gridworld", "seeds=2", "total_steps=3000", "agent.batch_steps=200", f"out={out}"]
+    assert main(argv + ["agent.hessian_steps=100"]) == 0
     config = json.loads((out / "config.json").read_text())
-    assert config["agent"]["normalized"] is True and config["agent"]["lr"] == 0.1
+    # the tabular family's default step (rlx.agents.ENV_DEFAULTS), applied and recorded
+    assert config["agent"]["normalized"] is True and config["env_family"] == "tabular"
+    assert config["agent"]["lr"] == agents.ENV_DEFAULTS["n_harpg"]["tabular"]["lr"]
+    assert config["env_defaults"] == {"agent.lr": config["agent"]["lr"]}
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    steps = 4 * 100  # (2 + 2 episodes) × the gridworld's time limit of 100
-    assert len(rows) == 2 * (3000 // steps + 1) and rows[-1]["env_steps"] == steps * (3000 // steps + 1)
+    steps = 300  # the nominal ≥ 200 + ≥ 100 valid steps an iteration
+    assert len(rows) == 2 * 10 and rows[-1]["env_steps"] == steps * 10
+    assert all(r["transitions"] >= (200 if r["iteration"] == 0 else 300) for r in rows)
     assert {"correction_norm", "d_norm", "momentum"} <= set(rows[0])
+
+
+# --- the per-step scale: a normalized step does not see the divisor -------------
+
+
+@pytest.mark.parametrize("name", ["gpomdp"] + VR_AGENTS)
+def test_the_step_divisor_moves_only_unnormalized_steps(name):
+    """One update from the same state and key with the divisor D = max(B, L̄)
+    at B and at 5B (L̄ = 5B): normalized agents take the same step, the
+    unnormalized ones (gpomdp, HARPG) a 5× shorter one."""
+    env = TabularEnv(random_mdp(jax.random.key(2), 3, 2, 0.9, 4))
+    agent, config = agents.get(name), agents.config(name).replace(batch_steps=16, lr=0.3)
+    state = agent.init(jax.random.key(0), env, config)
+    steps = []
+    for length in (0.0, 80.0):
+        start = state.replace(memory=state.memory.replace(mean_length=jnp.asarray(length)))
+        new, _ = jax.jit(lambda s: agent.update(jax.random.key(1), s, env, config))(start)
+        steps.append(flat(new.params) - flat(state.params))
+    ratio = np.linalg.norm(steps[1]) / np.linalg.norm(steps[0])
+    if name in ("gpomdp", "harpg"):
+        np.testing.assert_allclose(ratio, 0.2, rtol=1e-4)
+    else:
+        np.testing.assert_allclose(steps[1], steps[0], rtol=1e-5, atol=1e-7)

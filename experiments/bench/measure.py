@@ -18,8 +18,8 @@ times; steps/s uses the fastest call.
 - raw: random actions, `lax.scan` over `--steps` steps, `vmap` over envs,
   auto-reset included.
 - train: `--iterations` scanned updates of one seed.  Policy-gradient agents
-  sample `num_envs` episodes of horizon H an iteration (H = min(episode
-  limit, `--horizon`)); PPO runs `num_envs` envs for `num_steps` steps.
+  play whole episodes of horizon H in `num_envs` slots until ≥ num_envs × H
+  steps an iteration (H = min(episode limit, `--horizon`)); PPO runs `num_envs` envs for `num_steps` steps.
 - seeds: the same, vmapped over `--seeds` seeds; steps/s counts all seeds.
 - ppo: rlx PPO with the peers' settings (observation normalisation on, rlx's
   loss defaults), K iterations of N·T env steps.
@@ -86,6 +86,8 @@ def agent_config(name: str, env, num_envs: int, horizon: int):
     config = agents.config(name).replace(num_envs=num_envs)
     if hasattr(config, "horizon"):
         config = config.replace(horizon=min(env.max_steps(), horizon))
+    if hasattr(config, "batch_steps"):  # policy-gradient agents: num_envs slots, a batch of num_envs × H steps
+        config = config.replace(batch_steps=num_envs * config.horizon)
     return config
 
 
@@ -147,10 +149,10 @@ def main(argv=None) -> None:
             row.update(raw(env, args.num_envs, args.horizon, args.repeats))
         elif args.kind in ("train", "seeds"):
             config = agent_config(args.agent, env, args.num_envs, args.horizon)
-            if args.hessian_envs:
-                config = config.replace(hessian_envs=args.hessian_envs)
+            if args.hessian_envs:  # a Hessian batch of that many episodes' steps
+                config = config.replace(hessian_steps=args.hessian_envs * config.horizon)
             seeds = args.seeds if args.kind == "seeds" else 0
-            row.update(agent=args.agent, seeds=max(seeds, 1), hessian_envs=getattr(config, "hessian_envs", None))
+            row.update(agent=args.agent, seeds=max(seeds, 1), hessian_steps=getattr(config, "hessian_steps", None))
             row.update(train(agents.get(args.agent), env, config, args.iterations, args.repeats, seeds))
         else:
             from rlx.agents import ppo

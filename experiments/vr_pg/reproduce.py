@@ -22,22 +22,15 @@ from common import LABELS, machine, train_grid, write_json
 from rlx import agents
 from rlx.envs import make
 
-# The paper's tuned γ0 [ALGORITHMS.md].  The normalized methods' γ0 is a length
-# in parameter space and carries over.  The unnormalized ones' (vanilla 0.02,
-# HARPG 0.002) is on the scale of the official code's loss — garage's VPG
-# loss, a mean over the batch's ≈1,000 valid time steps — where rlx's estimator
-# is the paper's sum over the episode: at the paper's values vanilla PG diverged to NaN within 20
-# iterations on Walker (first gradient norms 700–5,000).  So they are divided
-# by the 1,000 steps of a batch.
-UNNORMALIZED_SCALE = 1e-3
+# The paper's tuned γ0 [ALGORITHMS.md], on the official code's per-step scale,
+# which rlx's estimates share (rlx.pg.step_divisor), so they carry over as they
+# are; SHARP, which the paper did not run, gets N-HARPG's.  Batches are the
+# official code's (the agents' defaults): whole episodes until ≥ 1,000 steps,
+# the Hessian batch until ≥ 32.
 TUNED_LR = {
-    "walker2d": {"gpomdp": 0.02 * UNNORMALIZED_SCALE, "npg_igt": 0.75, "harpg": 0.002 * UNNORMALIZED_SCALE,
-                 "n_harpg": 0.1, "sharp": 0.1},
-    "reacher": {"gpomdp": 0.02 * UNNORMALIZED_SCALE, "npg_igt": 0.2, "harpg": 0.002 * UNNORMALIZED_SCALE,
-                "n_harpg": 0.1, "sharp": 0.1},
+    "walker2d": {"gpomdp": 0.02, "npg_igt": 0.75, "harpg": 0.002, "n_harpg": 0.1, "sharp": 0.1},
+    "reacher": {"gpomdp": 0.02, "npg_igt": 0.2, "harpg": 0.002, "n_harpg": 0.1, "sharp": 0.1},
 }
-# Batches of ≈1,000 env steps as in the official code: (horizon, episodes).
-BATCH = {"walker2d": (500, 2), "reacher": (50, 20)}
 PAPER_FINAL = {  # read off the paper's plots at 2·10^7 env steps [ALGORITHMS.md]
     "walker2d": {"npg_igt": 470, "gpomdp": 280, "n_harpg": 255, "harpg": 240},
     "reacher": {"npg_igt": -7.6, "gpomdp": -10.4, "n_harpg": -10.3, "harpg": -12.3},
@@ -48,10 +41,7 @@ def run_env(env_name: str, args) -> dict:
     env = make(env_name)
     results = {}
     for name in LABELS:
-        horizon, episodes = BATCH[env_name]
-        config = agents.config(name).replace(num_envs=episodes, horizon=horizon)
-        if hasattr(config, "hessian_envs"):
-            config = config.replace(hessian_envs=episodes)  # the paper's two trajectories: equal batches
+        config = agents.config(name, env)
         steps = agents.get(name).env_steps_per_update(env, config)
         iterations = max(1, int(args.total_steps) // steps)
         out = train_grid(name, env, config, iterations, [TUNED_LR[env_name][name]], args.seeds)

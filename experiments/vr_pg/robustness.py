@@ -7,7 +7,7 @@ and seed of an agent is one vmapped program.
     python experiments/vr_pg/robustness.py --env acrobot --threshold -150
 
 Set-up: the official code's CartPole (horizon 200, [32, 32] softmax policy,
-1,000 env steps for g; a Hessian batch of 5 episodes).  A run "reaches" the
+whole episodes until ≥ 1,000 steps for g and ≥ 32 for the Hessian batch).  A run "reaches" the
 threshold at the first iteration whose batch-mean return is ≥ threshold; a
 run that never does counts as the budget (shown as "—" in the table).
 """
@@ -48,7 +48,7 @@ def main() -> None:
     lrs = np.geomspace(1e-3, 4.0, args.grid)
     results = {}
     for name in AGENTS:
-        config = cartpole_config(name)
+        config = cartpole_config(name, env)
         iterations = int(args.total_steps) // agents.get(name).env_steps_per_update(env, config)
         out = train_grid(name, env, config, iterations, lrs, args.seeds)
         reach = steps_to_threshold(out["episode_return"], out["env_steps"], args.threshold)  # [grid, seeds]

@@ -6,9 +6,9 @@ vmapped (Song, He, Ding, Zhao, TMLR 2023, §classic control and §MuJoCo).
     python experiments/wpo/deep.py --quick                  # a tenth of the steps, 2 seeds
 
 Classic control: `wpo_deep`, `spo_deep` and `ppo` at their defaults for 5·10⁵
-env steps (PureJaxRL's CartPole budget).  Locomotion (Brax): `wpo_brax`,
-`spo_brax` (11 bins an action dimension) and `ppo_brax` at the same batch,
-discount and observation normalisation, for 10⁶ env steps (the paper's
+env steps (PureJaxRL's CartPole budget).  Locomotion (Brax): the same
+three with their locomotion defaults (`rlx.agents.ENV_DEFAULTS`: 11 bins an
+action dimension, one batch, discount and observation normalisation), for 10⁶ env steps (the paper's
 MuJoCo budget).  The score is the mean training episode return over the last
 10% of updates, mean ± s.e. over seeds; the plot shows the curves.
 
@@ -36,9 +36,7 @@ LOCOMOTION = {"hopper": 1_000_000, "walker2d": 1_000_000, "halfcheetah": 1_000_0
 
 
 def methods(env_name: str) -> dict:
-    if env_name in CLASSIC:
-        return {"WPO": "wpo_deep", "SPO": "spo_deep", "PPO": "ppo"}
-    return {"WPO": "wpo_brax", "SPO": "spo_brax", "PPO": "ppo_brax"}
+    return {"WPO": "wpo_deep", "SPO": "spo_deep", "PPO": "ppo"}
 
 
 def mean_se(x) -> tuple[float, float]:
@@ -50,7 +48,7 @@ def run_env(env_name: str, seeds: int, steps: int, out: str, quick: bool) -> Non
     env = make(env_name)
     rows, curves = [], {}
     for label, name in methods(env_name).items():
-        module, config = agents.get(name), agents.config(name)
+        module, config = agents.get(name), agents.config(name, env)
         per_update = module.env_steps_per_update(env, config)
         updates = max(steps // per_update, 10)
         train = jax.jit(jax.vmap(make_train(module, env, config, updates)))

@@ -51,7 +51,9 @@ def methods(num_envs: int) -> dict:
         "WPO": (wpo, agents.config("wpo").replace(**trust)),
         "SPO (λ=5.5)": (wpo, agents.config("spo").replace(lam=5.5, **trust)),
         "KL": (wpo, agents.config("wpo").replace(method="kl", **trust)),
-        "vanilla PG": (gpomdp, agents.config("gpomdp").replace(num_envs=num_envs, lr=0.5, lr_schedule="constant")),
+        # a constant step of 0.5 on the episode mean (γ0 = 0.5·H on rlx's per-step scale: `run`),
+        # whole episodes until ≥ num_envs·H steps
+        "vanilla PG": (gpomdp, agents.config("gpomdp").replace(batch_steps=num_envs, lr=0.5, lr_schedule="constant")),
     }
 
 
@@ -64,8 +66,9 @@ def final_probs(agent, env, config, state):
 def run(agent, env, config, iterations, seeds):
     """(exact J of each seed's final policy, metrics [seeds, iterations], seconds)."""
     mdp = env.default_params
-    if agent is gpomdp:
-        config = config.replace(horizon=mdp.horizon, discount=float(mdp.discount))
+    if agent is gpomdp:  # batch_steps held the number of episodes
+        config = config.replace(horizon=mdp.horizon, discount=float(mdp.discount), batch_steps=config.batch_steps * mdp.horizon,
+                                lr=config.lr * mdp.horizon)
     train = make_train(agent, env, config, iterations)
     t0 = time.perf_counter()
     states, metrics = jax.jit(jax.vmap(train))(jax.random.split(jax.random.key(0), seeds))
