@@ -9,6 +9,13 @@ REINFORCE) estimate of ∇J, B(τ, θ)·v the Hessian-vector estimate
 as the official code sizes it: whole episodes until ≥ `batch_steps` valid
 steps (`rlx.rollout.collect_batch`), and every estimate is a per-step mean
 (`step_divisor`), so the papers' step sizes γ0 carry over.
+
+Two differences from the official code, on purpose: its advantage restarts
+the discount at every step, A_h = Σ_l γ^l r_{h+l} − b(s_h), which drops the
+paper's γ^h and biases g for ∇J_H; rlx keeps the paper's G_h = Σ_{t≥h} γ^t r_t
+and subtracts γ^h b(s_h, h) (`rlx.estimators.score_weights`).  And its
+divisor is the batch's realised step count, a ratio that depends on the
+batch; rlx's is fixed before the batch is drawn (`step_divisor`).
 """
 
 from __future__ import annotations

@@ -516,7 +516,7 @@ def execute(p: Plan) -> dict:
     print(
         f"done: final return {_fmt_return(last_returns)} (mean ± std over {n} runs); "
         f"{int(np.mean(samples[:n])):,} samples a run in {run_s:.1f}s "
-        f"({summary['steps_per_second']:,.0f} steps/s) after {compile_s:.1f}s compile; "
+        f"({(np.mean(samples[:n]) - samples_at_start) * n / max(run_s, 1e-9):,.0f} samples/s) after {compile_s:.1f}s compile; "
         f"metrics in {os.path.join(p.out, METRICS)}",
         flush=True,
     )
