@@ -58,6 +58,22 @@ ENVS = {  # in the order they run
 # Agents that make one gradient step an env step (replay) are far slower on a CPU: a smaller budget.
 BUDGET_CAP = {"hyperagent": 50_000, "dqn": 50_000}
 CHUNKS = 5  # compiled chunks a run (NaN checks between them)
+# Why a row may read ✗ although nothing is broken: the reasons seen in this matrix's runs.
+AGENT_NOTES = {
+    "pgp": "maximises the occupancy's entropy under a constraint, not the return",
+    "pdpg": "maximises the occupancy's entropy under a constraint, not the return",
+    "pgp_deep": "maximises the occupancy's entropy under a constraint, not the return",
+    "hyperagent": "budget capped (one gradient step an env step)",
+    "dqn": "budget capped (one gradient step an env step)",
+}
+ENV_NOTES = {
+    "acrobot": "sparse −1 reward: a seed that never reaches the goal gets no gradient signal",
+    "hopper": "the initial policies' mean-action returns spread over seeds (19–250 with Xavier init; PPO's zero-mean "
+              "start stands still for 670): 3 seeds rarely clear 4 s.e.",
+    "walker2d": "the initial policies' mean-action returns spread over seeds: 3 seeds rarely clear 4 s.e.",
+    "deepsea": "deep exploration: a dithering policy finds the treasure in 2^-10 of its episodes",
+    "cliffwalking": "greedy evaluation loops for 100 steps (−100) until the goal is reached reliably",
+}
 EVAL_EPISODES = 10
 EVAL_STREAM = 0xE7A1
 
@@ -121,27 +137,40 @@ def run_pair(name: str, env_name: str, seeds: int) -> dict:
     return row
 
 
+def _cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "an unnamed CPU"
+
+
+def note(row: dict) -> str:
+    return "; ".join(n for n in (AGENT_NOTES.get(row["agent"]), ENV_NOTES.get(row["env"])) if n)
+
+
 def report() -> None:
     rows = [json.load(open(p)) for p in sorted(glob.glob(os.path.join(OUT, "*__*.json")))]
     ppo = {r["env"]: r for r in rows if r["agent"] == "ppo" and "improvement" in r}
     lines = [
         "# The agent × env matrix", "",
         f"Written by `python experiments/matrix.py --report` on {time.strftime('%Y-%m-%d')}; runs on "
-        f"{platform.machine()} {platform.processor() or ''} ({os.cpu_count()} cores), jax {jax.__version__}, CPU.",
+        f"{_cpu_name()} ({platform.machine()}, {os.cpu_count()} cores), jax {jax.__version__}, CPU.",
         "Every agent at its defaults (with its env family's, `rlx.agents.ENV_DEFAULTS`); deterministic evaluation "
         f"({EVAL_EPISODES} episodes a seed, greedy or mean action) of the initial and the final policy, mean ± s.e. "
         "over seeds; ✓ = improved by more than 4 s.e. of the per-seed differences; gain vs PPO = the mean improvement "
-        "as a fraction of PPO's on that env at the same budget (env steps a seed, `budget`; `samples` is what the "
-        "agent used).", "",
-        "| env | agent | budget | samples | eval start | eval end | improved | gain vs PPO | NaN at | compile s | steps/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "as a fraction of PPO's on that env at the same budget (env steps a seed, `budget`, which sets the iterations "
+        "from an update's nominal steps; `samples` is what the agent used: more for agents whose batches are whole "
+        "episodes, most for HARPG/SHARP when an episode outgrows the 32-step Hessian batch).", "",
+        "| env | agent | budget | samples | eval start | eval end | improved | gain vs PPO | NaN at | compile s | steps/s | note |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = list(ENVS)
     for r in sorted(rows, key=lambda r: (order.index(r["env"]) if r["env"] in order else 99, r["agent"] != "ppo", r["agent"])):
         if "refused" in r:
             continue
         if "error" in r:
-            lines.append(f"| {r['env']} | {r['agent']} | | | | | ✗ crashed: {r['error']} | | | | |")
+            lines.append(f"| {r['env']} | {r['agent']} | | | | | ✗ crashed: {r['error']} | | | | | |")
             continue
         ref = ppo.get(r["env"])
         gain = "" if ref is None or r["agent"] == "ppo" or abs(ref["improvement"][0]) < 1e-9 else \
@@ -150,7 +179,12 @@ def report() -> None:
         lines.append(f"| {r['env']} | {r['agent']} | {r['budget']:.0e} | {r['samples_per_seed']:.3g} | {fmt(r['eval_start'])} | "
                      f"{fmt(r['eval_end'])} | {'✓' if r['improved'] else '✗'} | {gain} | "
                      f"{'' if r['nan_at_iteration'] is None else r['nan_at_iteration']} | {r['compile_s']:.0f} | "
-                     f"{r['steps_per_s']:.3g} |")
+                     f"{r['steps_per_s']:.3g} | {'' if r['improved'] else note(r)} |")
+    missing = [(a, e) for e in ENVS for a in agents.names()
+               if not os.path.exists(os.path.join(OUT, f"{a}__{e}.json"))]
+    if missing:
+        lines += ["", f"## Pairs not run yet ({len(missing)}; `python experiments/matrix.py` runs them)", ""]
+        lines += [", ".join(f"{a} × {e}" for a, e in missing)]
     refused = [r for r in rows if "refused" in r]
     if refused:
         lines += ["", "## Pairs an agent does not accept (its own one-line refusal)", ""]

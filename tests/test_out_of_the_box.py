@@ -38,14 +38,15 @@ def test_user_overrides_win_over_env_defaults(tmp_path, capsys):
                  "agent.horizon=50", f"out={out}"]) == 0
     printed = capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
-    lr = agents.ENV_DEFAULTS["gpomdp"]["classic"]["lr"]
-    assert config["agent"]["lr"] == lr and config["env_defaults"] == {"agent.lr": lr} and config["env_family"] == "classic"
-    assert f"defaults for classic envs: agent.lr={lr}" in printed
+    classic = agents.ENV_DEFAULTS["gpomdp"]["classic"]
+    assert config["agent"]["lr"] == classic["lr"] and config["env_family"] == "classic"
+    assert config["env_defaults"] == {f"agent.{k}": v for k, v in classic.items()}
+    assert "defaults for classic envs: " + " ".join(f"agent.{k}={v}" for k, v in classic.items()) in printed
     out2 = tmp_path / "r2"
     assert main(["agent=gpomdp", "env=cartpole", "seeds=1", "total_steps=400", "agent.batch_steps=200",
                  "agent.horizon=50", "agent.lr=0.07", f"out={out2}"]) == 0
     config = json.loads((out2 / "config.json").read_text())
-    assert config["agent"]["lr"] == 0.07 and config["env_defaults"] == {}
+    assert config["agent"]["lr"] == 0.07 and "agent.lr" not in config["env_defaults"]
 
 
 def test_harpg_on_hopper_at_its_defaults_stays_finite(tmp_path):
@@ -59,7 +60,8 @@ def test_harpg_on_hopper_at_its_defaults_stays_finite(tmp_path):
     assert all(np.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
     assert all(r["transitions"] >= 1000 for r in rows)
     config = json.loads((out / "config.json").read_text())
-    assert config["agent"]["lr"] == 0.002 and config["agent"]["batch_steps"] == 1000  # the paper's Walker γ0
+    assert config["agent"]["lr"] == agents.ENV_DEFAULTS["harpg"]["locomotion"]["lr"]
+    assert config["agent"]["batch_steps"] == 1000 and config["agent"]["weight_init"] == "xavier"  # the official code's
 
 
 @pytest.mark.slow
