@@ -12,8 +12,8 @@ objective
 with one loop and no dual variable: every iteration samples N episodes of
 horizon H, estimates λ̂(s, a) = (1/N) Σ_n Σ_t γ^t 1[s_t = s, a_t = a], takes
 the pseudo-reward r = ∂F/∂λ at λ̂ by autodiff (`rlx.utilities`) and makes one
-plain policy-gradient step on r (GPOMDP with the leave-one-out baseline of
-`rlx.pg`).
+plain policy-gradient step on r (GPOMDP with the leave-one-out baseline,
+`rlx.pg.episodes_gradient`).
 
 Constraints (`constraint=`): "cost" is the env's safety cost, on
 `constrained_gridworld` the hole cells: c[s, a] = −r[s, a] of the env's own

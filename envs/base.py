@@ -37,7 +37,8 @@ class Env:
 
     name: str = "env"
     # The family an agent's env-aware defaults key on (rlx.agents.ENV_DEFAULTS):
-    # "classic" (classic control), "locomotion" (Brax, MuJoCo), "tabular", "minatar".
+    # "classic" (classic control, discrete actions), "control" (continuous actions:
+    # pendulum, mountaincar_continuous), "locomotion" (Brax, MuJoCo), "tabular", "minatar".
     family: str = "classic"
 
     @property

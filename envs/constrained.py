@@ -30,6 +30,8 @@ class _ControlEnv(Env):
     """What both tasks share: params held by the env, a Box observation, a
     time limit and no termination."""
 
+    family = "control"
+
     params: object
     obs_dim: int
     action_dim: int

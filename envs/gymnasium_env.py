@@ -158,7 +158,8 @@ class GymnasiumEnv(Env):
             self._action_space = probe.action_space
             self._time_limit = probe.spec.max_episode_steps if probe.spec is not None else None
             entry = str(probe.spec.entry_point) if probe.spec is not None else ""
-            self.family = "locomotion" if "mujoco" in entry else "classic"
+            box = isinstance(probe.action_space, gymnasium.spaces.Box)
+            self.family = "locomotion" if "mujoco" in entry else "control" if box else "classic"
         finally:
             probe.close()
         self._obs_shape, self._obs_dtype = _array_spec(self._observation_space, env_id, "observation")

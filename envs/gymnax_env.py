@@ -39,7 +39,8 @@ class GymnaxEnv(Env):
             params = params.replace(max_steps_in_episode=int(max_steps))
         self._params = params
         self.name = env_id
-        self.family = "minatar" if env_id.endswith("-MinAtar") else "classic"
+        box = isinstance(self.env.action_space(params), gymnax.environments.spaces.Box)
+        self.family = "minatar" if env_id.endswith("-MinAtar") else "control" if box else "classic"
         # Spaces are host objects: build them once, outside any trace.
         self._observation_space = to_gymnasium_space(self.env.observation_space(params))
         self._action_space = to_gymnasium_space(self.env.action_space(params))

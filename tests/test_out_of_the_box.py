@@ -16,7 +16,8 @@ from rlx.envs import make
 from rlx.run import main
 from rlx.train import evaluate, init_carry, make_train
 
-FAMILIES = {"classic": "cartpole", "locomotion": "hopper", "tabular": "random_mdp", "minatar": "breakout"}
+FAMILIES = {"classic": "cartpole", "control": "pendulum", "locomotion": "hopper", "tabular": "random_mdp",
+            "minatar": "breakout"}
 
 
 def test_env_defaults_name_real_fields_of_real_agents():
