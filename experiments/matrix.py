@@ -73,6 +73,9 @@ ENV_NOTES = {
     "walker2d": "the initial policies' mean-action returns spread over seeds: 3 seeds rarely clear 4 s.e.",
     "deepsea": "deep exploration: a dithering policy finds the treasure in 2^-10 of its episodes",
     "cliffwalking": "greedy evaluation loops for 100 steps (−100) until the goal is reached reliably",
+    "mountaincar_continuous": "the +100 flag is never reached at this budget: standing still (0) is the best a "
+                              "policy without it can do, and the energy it spends is paid for",
+    "pendulum": "needs budgets beyond this CPU run (PPO's own rise is under 4 s.e.)",
 }
 EVAL_EPISODES = 10
 EVAL_STREAM = 0xE7A1
