@@ -76,6 +76,8 @@ ENV_NOTES = {
     "mountaincar_continuous": "the +100 flag is never reached at this budget: standing still (0) is the best a "
                               "policy without it can do, and the energy it spends is paid for",
     "pendulum": "needs budgets beyond this CPU run (PPO's own rise is under 4 s.e.)",
+    "reacher": "Brax's reacher runs 1,000-step episodes (the paper's Reacher-v2: 50); at the locomotion γ0 the "
+               "PG agents diverge or fall: an open problem (issue 16's note)",
 }
 EVAL_EPISODES = 10
 EVAL_STREAM = 0xE7A1
