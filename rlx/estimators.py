@@ -51,12 +51,13 @@ def discounted_rewards(reward: jax.Array, mask: jax.Array, discount, time=None) 
     return reward * mask * jnp.asarray(discount, reward.dtype) ** time.astype(reward.dtype)
 
 
-def _within_episodes_reverse_cumsum(x: jax.Array, last: jax.Array) -> jax.Array:
-    """y_s = x_s + y_{s+1}·(1 − last_s) along the last axis: sums to each episode's end."""
+def _within_episodes_reverse_cumsum(x: jax.Array, last: jax.Array, discount=1.0) -> jax.Array:
+    """y_s = x_s + discount·y_{s+1}·(1 − last_s) along the last axis: the
+    (discounted) sum from each step to its episode's end."""
 
     def back(acc, xs):
         x_t, last_t = xs
-        acc = x_t + acc * (1.0 - last_t)
+        acc = x_t + discount * acc * (1.0 - last_t)
         return acc, acc
 
     xs = (jnp.moveaxis(x, -1, 0), jnp.moveaxis(last, -1, 0))
@@ -77,15 +78,7 @@ def rewards_to_go(reward: jax.Array, mask: jax.Array, discount, time=None, last=
 def restarted_returns(traj: Trajectories, discount) -> jax.Array:
     """R_h = Σ_{l≥0} γ^l r_{h+l} to the end of h's episode, the discount
     restarted at h: what a state baseline b(s_h, h) predicts.  [N, T]."""
-
-    def back(acc, xs):
-        r_t, last_t = xs
-        acc = r_t + discount * acc * (1.0 - last_t)
-        return acc, acc
-
-    xs = (jnp.moveaxis(traj.reward * traj.mask, -1, 0), jnp.moveaxis(traj.step_last, -1, 0))
-    _, y = jax.lax.scan(back, jnp.zeros_like(xs[0][0]), xs, reverse=True)
-    return jnp.moveaxis(y, 0, -1)
+    return _within_episodes_reverse_cumsum(traj.reward * traj.mask, traj.step_last, discount)
 
 
 def leave_one_out_mean(x: jax.Array) -> jax.Array:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 
-import gymnasium
 import jax
 import jax.numpy as jnp
 import optax
@@ -31,7 +30,7 @@ from flax import struct
 from rlx import baselines
 from rlx.config import static
 from rlx.estimators import hessian_vector_product, policy_gradient
-from rlx.policies import Policy, make_policy
+from rlx.policies import Policy, make_policy, obs_encoding
 from rlx.rollout import Trajectories, collect_batch, collect_episodes, episode_discount, episode_horizon
 
 
@@ -85,7 +84,7 @@ class MomentumState:
 
 
 def _num_features(env) -> int:
-    num_states, obs_ndim = _obs_encoding(env)
+    num_states, obs_ndim = obs_encoding(env)
     return baselines.num_features(_obs_size(env), squares=obs_ndim == 1 and not num_states)
 
 
@@ -106,16 +105,8 @@ def policy(env, config: PolicyConfig) -> Policy:
                        weight_init=config.weight_init)
 
 
-def _obs_encoding(env) -> tuple[int, int]:
-    """(num_states, obs_ndim) for rlx.policies.encode_obs."""
-    space = env.observation_space(env.default_params)
-    if isinstance(space, gymnasium.spaces.Discrete):
-        return int(space.n), 0
-    return 0, len(space.shape)
-
-
 def _obs_size(env) -> int:
-    num_states, _ = _obs_encoding(env)
+    num_states, _ = obs_encoding(env)
     return num_states or int(math.prod(env.observation_space(env.default_params).shape))
 
 
@@ -160,7 +151,7 @@ def _baseline(env, config: PGConfig, memory: BatchMemory, traj: Trajectories):
 
 
 def _features(env, traj: Trajectories):
-    num_states, obs_ndim = _obs_encoding(env)
+    num_states, obs_ndim = obs_encoding(env)
     return baselines.features(traj.obs, traj.step_time, num_states, obs_ndim)
 
 

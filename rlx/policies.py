@@ -163,6 +163,15 @@ class Policy:
         return jax.nn.softmax(self.module.apply(params, jnp.arange(num_states)))
 
 
+def obs_encoding(env) -> tuple[int, int]:
+    """(num_states, obs_ndim) of an env's observations for `encode_obs`: a
+    finite state space is one-hot encoded (obs_ndim 0), a box keeps its axes."""
+    space = env.observation_space(env.default_params)
+    if isinstance(space, gymnasium.spaces.Discrete):
+        return int(space.n), 0
+    return 0, len(space.shape)
+
+
 def make_policy(
     env,
     kind: str = "auto",
