@@ -34,8 +34,15 @@ def _gymnax(env_id: str) -> Callable[..., Env]:
     return factory
 
 
+# Brax's own default is 1,000 steps for every env; reacher's task is a 50-step
+# reach (gymnasium's Reacher-v5 TimeLimit, the VR-PG papers' Reacher-v2).  At
+# 1,000 steps the arm idles for 950 of them, paying control cost: the PG agents
+# diverged or fell there at their defaults (experiments/matrix.md).
+BRAX_EPISODE_LENGTH = {"reacher": 50}
+
+
 def _brax(name: str) -> Callable[..., Env]:
-    def factory(backend: str = "", episode_length: int = 1000) -> Env:
+    def factory(backend: str = "", episode_length: int = BRAX_EPISODE_LENGTH.get(name, 1000)) -> Env:
         """backend: spring (the default), positional, generalized or mjx."""
         from rlx.envs.brax_env import BraxEnv
 
@@ -129,6 +136,26 @@ REGISTRY: dict[str, Callable[..., Env]] = {
     "taxi": _toytext("Taxi-v4"),
 }
 PREFIXES = {"gymnax:": _gymnax, "toytext:": _toytext, "gymnasium:": _gymnasium}
+# One line an env for `python -m rlx.run --help`.
+ABOUT = {
+    **{name: f"gymnax {env_id}" for name, env_id in _GYMNAX.items()},
+    **{name: f"Brax {name}, {BRAX_EPISODE_LENGTH.get(name, 1000):,}-step episodes (locomotion)" for name in _BRAX},
+    "random_mdp": "a random tabular MDP (5 states, 3 actions; exact values in rlx.exact)",
+    "gridworld": "a tabular gridworld from a text map (env.rows='S.../.#.G')",
+    "cliffwalking": "gymnasium's CliffWalking as a native tabular MDP",
+    "nchain": "NChain (Strens 2000): a small reward near, a large one far (tabular)",
+    "deepsea": "bsuite's DeepSea, N × N (tabular; deep exploration)",
+    "constrained_gridworld": "the PGP paper's gridworld with holes as a cost constraint (tabular)",
+    "cartpole_swingup": "cart-pole swing-up with a cost off the track's centre (continuous; pgp_deep)",
+    "point_mass": "a point mass in a walled arena (continuous; pgp_deep)",
+    "frozenlake": "gymnasium's FrozenLake-v1 as a tabular MDP",
+    "taxi": "gymnasium's Taxi-v4 as a tabular MDP",
+}
+PREFIX_ABOUT = {
+    "gymnax:": "any gymnax id, e.g. gymnax:Catch-bsuite",
+    "toytext:": "a gymnasium toy-text id as a tabular MDP, e.g. toytext:FrozenLake-v1",
+    "gymnasium:": "any gymnasium id, stepped on the host, e.g. gymnasium:HalfCheetah-v5",
+}
 
 
 def names() -> list[str]:
@@ -159,4 +186,4 @@ def make(name: str, **kwargs) -> Env:
     return build(**kwargs)
 
 
-__all__ = ["Env", "make", "names", "factory", "REGISTRY"]
+__all__ = ["Env", "make", "names", "factory", "REGISTRY", "ABOUT"]

@@ -155,6 +155,8 @@ def gridworld(
     """
     if isinstance(rows, str):
         rows = [r.strip() for r in rows.replace("/", "\n").splitlines() if r.strip()]
+    if not isinstance(rows, (list, tuple)) or not rows or not all(isinstance(r, str) and r for r in rows):
+        raise ValueError(f"a gridworld map is rows of text like 'S..../.#.G', got {rows!r}")
     height, width = len(rows), len(rows[0])
     if any(len(r) != width for r in rows):
         raise ValueError("every row of a gridworld map must have the same length")

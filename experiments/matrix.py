@@ -51,7 +51,7 @@ ENVS = {  # in the order they run
     "pendulum": ({}, 200_000),
     "mountaincar_continuous": ({}, 200_000),
     "walker2d": ({}, 100_000),
-    "reacher": ({}, 100_000),
+    "reacher": ({}, 500_000),
     "halfcheetah": ({}, 100_000),
     "breakout": ({}, 100_000),
 }

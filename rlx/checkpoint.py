@@ -9,6 +9,7 @@ record as JSON.  Typed PRNG keys are stored as their raw key data.
 
 from __future__ import annotations
 
+import logging
 import os
 
 import jax
@@ -28,6 +29,10 @@ class Checkpoints:
 
     def __init__(self, run_folder: str, keep: int, read_only: bool = False):
         self.folder = os.path.abspath(os.path.join(run_folder, "checkpoints"))
+        if read_only:
+            # Orbax logs that a read-only manager is read-only, and a line of its own for
+            # each damaged file it meets; the runner says what it skips in one line.
+            logging.getLogger("absl").setLevel(logging.CRITICAL)
         options = ocp.CheckpointManagerOptions(
             max_to_keep=keep,
             create=not read_only,
@@ -40,6 +45,10 @@ class Checkpoints:
     def latest(self) -> int | None:
         """The iteration count of the newest complete checkpoint (None: none yet)."""
         return self.manager.latest_step() if os.path.isdir(self.folder) else None
+
+    def all(self) -> list[int]:
+        """The iteration counts of every complete checkpoint kept."""
+        return list(self.manager.all_steps()) if os.path.isdir(self.folder) else []
 
     def save(self, iteration: int, carry, progress: dict) -> None:
         """Checkpoint `carry` after `iteration` iterations, with `progress`

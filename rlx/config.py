@@ -15,6 +15,8 @@ import ast
 import dataclasses
 import difflib
 import inspect
+import math
+import re
 import types
 import typing
 from typing import Any
@@ -48,11 +50,13 @@ class RunConfig:
     keep_checkpoints: int = 3  # how many of the latest checkpoints to keep (at least 1)
     eval_every: int = 100  # iterations between deterministic evaluations (rounded up to chunks); 0 = never
     eval_episodes: int = 10  # episodes a seed in each evaluation (greedy or mean action)
-    resume: str = ""  # a run folder to continue from its latest checkpoint (with no other key but devices
-    #   and the multi-host ones: the job is read back from its config.json)
+    resume: str = ""  # a run folder to continue from its latest checkpoint (the job is read back from its
+    #   config.json; beside it only total_steps=, to extend the run, devices= and the multi-host keys)
     tensorboard: bool = True  # TensorBoard event files in <out>/tb
     wandb: str = ""  # a Weights & Biases project to log to ("" = off; needs `pip install wandb`)
     devices: int = 0  # CPU only: XLA devices to split the host into; 0 = one a core
+    compile_cache: str = "~/.cache/rlx/jax"  # JAX's persistent compilation cache (a rerun skips most of its
+    #   compile); "" = off.  The environment variable RLX_COMPILE_CACHE sets the default
     coordinator: str = ""  # multi-host: the jax.distributed coordinator, host:port
     num_processes: int = 1  # multi-host: how many processes run this job
     process_id: int = 0  # multi-host: this process's index
@@ -62,8 +66,102 @@ class RunConfig:
 # run's label (rlx.plot) and free to differ between runs that must agree.
 BOOKKEEPING = (
     "seed", "seeds", "out", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_episodes",
-    "resume", "tensorboard", "wandb", "devices", "coordinator", "num_processes", "process_id",
+    "resume", "tensorboard", "wandb", "devices", "compile_cache", "coordinator", "num_processes", "process_id",
 )
+
+
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric field may take: low ≤ v ≤ high (strict where `open_low`)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    open_low: bool = False
+
+    def check(self, value, where: str) -> None:
+        if value is None or isinstance(value, (bool, str)):
+            return
+        if isinstance(value, (tuple, list)):
+            for i, v in enumerate(value):
+                self.check(v, f"{where}[{i}]")
+            return
+        if not math.isfinite(value):
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
+        if self.open_low and value <= self.low:
+            raise ConfigError(f"{where} must be positive, got {value!r}")
+        if value < self.low or value > self.high:
+            raise ConfigError(f"{where} must {self.describe()}, got {value!r}")
+
+    def describe(self) -> str:
+        if self.high == math.inf:
+            return "be 0 or positive" if self.low == 0 else f"be at least {self.low:g}"
+        return f"lie in [{self.low:g}, {self.high:g}]"
+
+
+ANY = Range()
+POSITIVE = Range(0.0, open_low=True)
+NONNEGATIVE = Range(0.0)
+COUNT = Range(1)  # sizes, widths, counts of steps, envs, epochs
+UNIT = Range(0.0, 1.0)  # probabilities, discounts, mixing weights
+# What each numeric field may take, by name, for every config in rlx (the
+# runner's and every agent's): one table, read by `validate`.  An int field
+# not named here is a count (≥ 1); a float field not named here only has to be
+# finite.  A field named here means the same thing in every agent that has it.
+RANGES: dict[str, Range] = {
+    # the runner
+    "seed": NONNEGATIVE, "checkpoint_every": NONNEGATIVE, "eval_every": NONNEGATIVE, "devices": NONNEGATIVE,
+    "process_id": NONNEGATIVE,
+    # agents: 0 = "the env's own" or "none"
+    "horizon": NONNEGATIVE, "learning_starts": NONNEGATIVE, "epsilon_steps": NONNEGATIVE,
+    "lr_decay_iterations": NONNEGATIVE,
+    # step sizes, radii, scales that divide or bound
+    "lr": POSITIVE, "critic_lr": POSITIVE, "natural_lr": POSITIVE, "dual_lr": POSITIVE, "max_grad_norm": POSITIVE,
+    "kl_radius": POSITIVE, "natural_radius": POSITIVE, "critic_radius": POSITIVE, "clip": POSITIVE,
+    "temperature": POSITIVE, "delta": POSITIVE, "occupancy_floor": POSITIVE, "reference_std": POSITIVE,
+    "reward_scale": POSITIVE, "beta": POSITIVE, "lam": POSITIVE,
+    # weights of a loss or a noise: 0 switches them off
+    "value_coef": NONNEGATIVE, "entropy_coef": NONNEGATIVE, "penalty": NONNEGATIVE, "noise_scale": NONNEGATIVE,
+    "prior_std": NONNEGATIVE, "prior_scale": NONNEGATIVE, "posterior_scale": NONNEGATIVE,
+    # probabilities and discounts
+    "discount": UNIT, "gae_lambda": UNIT, "epsilon_start": UNIT, "epsilon_end": UNIT, "momentum": Range(0.0, 1.0, True),
+}
+
+
+def field_range(name: str, annotation: Any) -> Range:
+    """The Range of a field, from RANGES or from its type (ints and tuples of
+    ints are counts; floats any finite number)."""
+    if name in RANGES:
+        return RANGES[name]
+    types_ = {annotation, *typing.get_args(annotation)}
+    if int in types_ and float not in types_ or any(typing.get_args(t) and int in typing.get_args(t) for t in types_):
+        return COUNT
+    return ANY
+
+
+def validate(instance, group: str = "") -> None:
+    """ConfigError naming the first numeric field of the dataclass `instance`
+    outside its Range (rlx.config.RANGES): one place for every config."""
+    for name, annotation in field_types(type(instance)).items():
+        value = getattr(instance, name)
+        if isinstance(value, (int, float, tuple, list)) and not isinstance(value, bool):
+            field_range(name, annotation).check(value, f"{group}{name}")
+
+
+def validate_kwargs(fn, kwargs: dict[str, Any], group: str) -> None:
+    """`validate` for keyword arguments of `fn` (an env constructor), typed by
+    its signature; arguments it only takes through **kwargs need be finite."""
+    sig = inspect.signature(fn)
+    hints = typing.get_type_hints(fn)
+    for name, value in kwargs.items():
+        if isinstance(value, bool) or not isinstance(value, (int, float, tuple, list)):
+            continue
+        param = sig.parameters.get(name)
+        if param is None or param.kind is param.VAR_KEYWORD:  # only finiteness is known
+            ANY.check(value, f"{group}{name}")
+            continue
+        default = param.default
+        annotation = hints.get(name, type(default) if default is not inspect.Parameter.empty else Any)
+        field_range(name, annotation).check(value, f"{group}{name}")
 
 
 def _closest(name: str, choices) -> str:
@@ -131,6 +229,31 @@ def coerce(value: Any, annotation: Any, where: str) -> Any:
     return value
 
 
+def field_docs(cls) -> dict[str, str]:
+    """The comment after each field of a dataclass (and of the classes it
+    extends), with the comment lines that continue it: what `--help` shows."""
+    docs: dict[str, str] = {}
+    for klass in reversed(cls.__mro__):
+        if not dataclasses.is_dataclass(klass):
+            continue
+        try:
+            lines = inspect.getsource(klass).splitlines()
+        except (OSError, TypeError):
+            continue
+        name = None
+        for line in lines:
+            field = re.match(r"\s{4}(\w+)\s*:[^#]*?(?:#\s?(.*))?$", line)
+            more = re.match(r"\s{4}#\s+(.*)$", line)
+            if field and not line.lstrip().startswith("#"):
+                name = field.group(1)
+                docs[name] = (field.group(2) or "").strip()
+            elif more and name:
+                docs[name] = f"{docs[name]} {more.group(1).strip()}".strip()
+            else:
+                name = None
+    return docs
+
+
 def field_types(cls) -> dict[str, Any]:
     """Annotated types of a dataclass's fields (strings resolved)."""
     hints = typing.get_type_hints(cls)
@@ -143,7 +266,7 @@ def apply_overrides(instance, overrides: dict[str, str], group: str):
     changes = {}
     for key, text in overrides.items():
         if key not in types:
-            raise ConfigError(f"unknown key {group}{key!r}; {_closest(key, types)}")
+            raise ConfigError(f"unknown key {group}{key}; {_closest(key, types)}")
         changes[key] = parse_value(text, types[key], f"{group}{key}")
     return dataclasses.replace(instance, **changes)
 
@@ -166,7 +289,7 @@ def coerce_kwargs(fn, overrides: dict[str, str], group: str) -> dict[str, Any]:
     for key, text in overrides.items():
         if key not in params:
             if not takes_any:
-                raise ConfigError(f"unknown key {group}{key!r}; {_closest(key, params)}")
+                raise ConfigError(f"unknown key {group}{key}; {_closest(key, params)}")
             kwargs[key] = parse_literal(text)
             continue
         default = params[key].default
@@ -212,7 +335,7 @@ def parse_sweep(instance, sweep: dict[str, str]) -> dict[str, list]:
     for name, text in sweep.items():
         where = f"sweep.agent.{name}"
         if name not in types:
-            raise ConfigError(f"unknown key {where!r}; {_closest(name, types)}")
+            raise ConfigError(f"unknown key {where}; {_closest(name, types)}")
         if not fields[name].metadata.get("pytree_node", True):
             raise ConfigError(f"{where}: agent.{name} shapes the program (static) and cannot be swept; run one job a value")
         values = parse_literal(text)
@@ -223,8 +346,13 @@ def parse_sweep(instance, sweep: dict[str, str]) -> dict[str, list]:
         if not numeric:
             raise ConfigError(f"{where}: only numeric fields can be swept, agent.{name} is {annotation}")
         grid[name] = [coerce(v, annotation, f"{where}[{i}]") for i, v in enumerate(values)]
+        for i, v in enumerate(grid[name]):
+            field_range(name, annotation).check(v, f"{where}[{i}]")
         if any(v is None for v in grid[name]):
             raise ConfigError(f"{where}: values must be numbers, got None")
+        twice = next((v for i, v in enumerate(grid[name]) if v in grid[name][:i]), None)
+        if twice is not None:
+            raise ConfigError(f"{where} lists {twice!r} twice (its runs would be copies of each other)")
     return grid
 
 

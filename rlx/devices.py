@@ -9,6 +9,7 @@ partitioned program needs no communication; each device computes its slice.
 from __future__ import annotations
 
 import os
+import sys
 
 import jax
 import numpy as np
@@ -41,7 +42,11 @@ def configure(run: RunConfig) -> None:
         if run.devices:
             raise ConfigError("devices= and XLA_FLAGS=--xla_force_host_platform_device_count both split the host; give one")
         return
-    wanted = run.devices or len(os.sched_getaffinity(0))
+    cores = len(os.sched_getaffinity(0))
+    wanted = run.devices or cores
+    if run.devices > cores:
+        print(f"rlx.run: warning: devices={run.devices} splits {cores} cores; more devices than cores runs no faster",
+              file=sys.stderr)
     try:
         jax.config.update("jax_num_cpu_devices", wanted)
     except RuntimeError:

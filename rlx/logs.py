@@ -3,11 +3,25 @@ TensorBoard event files (tensorboardX) and, when asked, Weights & Biases."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 
 METRICS = "metrics.jsonl"
+
+
+def prefix_digest(path: str, num_bytes: int) -> str:
+    """The SHA-256 (hex) of the first `num_bytes` bytes of the file at `path`."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while num_bytes > 0:
+            block = f.read(min(num_bytes, 1 << 20))
+            if not block:
+                break
+            digest.update(block)
+            num_bytes -= len(block)
+    return digest.hexdigest()
 
 
 class RunLog:
@@ -16,6 +30,8 @@ class RunLog:
     `truncate_to` cuts metrics.jsonl back to a checkpoint's byte offset on
     resume, so rows written after that checkpoint by a killed run are neither
     duplicated nor kept; `purge_step` hides the same steps in TensorBoard.
+    A running SHA-256 of the file is kept, so each checkpoint can record the
+    checksum of the rows it follows (a hand-edited file is then detected).
     """
 
     def __init__(self, out: str, *, tensorboard: bool, wandb_project: str = "", record: dict | None = None,
@@ -23,7 +39,11 @@ class RunLog:
         self.path = os.path.join(out, METRICS)
         if truncate_to is not None:
             os.truncate(self.path, truncate_to)
-        self.file = open(self.path, "a")
+        self.digest = hashlib.sha256()
+        with open(self.path, "rb") as f:  # the rows kept: the checksum continues from them
+            for block in iter(lambda: f.read(1 << 20), b""):
+                self.digest.update(block)
+        self.file = open(self.path, "ab")
         self.tensorboard = None
         if tensorboard:
             from tensorboardX import SummaryWriter
@@ -35,12 +55,13 @@ class RunLog:
 
             self.wandb = wandb.init(project=wandb_project, config=record, dir=out)
 
-    def write(self, rows: list[dict], scalars: list[tuple[int, dict[str, float]]]) -> int:
+    def write(self, rows: list[dict], scalars: list[tuple[int, dict[str, float]]]) -> tuple[int, str]:
         """Appends `rows` (flushed) and logs `scalars` as (step, {tag: value});
-        returns metrics.jsonl's size in bytes after the rows."""
-        for row in rows:
-            self.file.write(json.dumps(row) + "\n")
+        returns metrics.jsonl's size in bytes after the rows and its SHA-256."""
+        data = "".join(json.dumps(row) + "\n" for row in rows).encode()
+        self.file.write(data)
         self.file.flush()
+        self.digest.update(data)
         for step, values in scalars:
             if self.tensorboard is not None:
                 for tag, value in values.items():
@@ -52,7 +73,7 @@ class RunLog:
                 self.wandb.log(values, step=step)
         if self.tensorboard is not None:
             self.tensorboard.flush()
-        return self.file.tell()
+        return self.file.tell(), self.digest.hexdigest()
 
     def close(self) -> None:
         self.file.close()

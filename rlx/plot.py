@@ -35,11 +35,13 @@ class PlotError(ValueError):
 
 
 class Curve(NamedTuple):
-    """One line of the plot: x [points] and the metric per seed, y [seeds, points]."""
+    """One line of the plot: x [points] and the metric per seed, y [seeds,
+    points]; `stopped` says why the run stopped early ("" = it did not)."""
 
     label: str
     x: np.ndarray
     y: np.ndarray
+    stopped: str = ""
 
 
 def _fmt(value) -> str:
@@ -122,14 +124,30 @@ def load_curves(folder: str, metric: str = "episode_return", x: str = "samples")
     for row in rows:
         point = tuple(f"{k}={_fmt(row.get(k))}" for k in swept)
         groups.setdefault(point, []).append(row)
+    stopped = _stopped(folder)
     curves = []
     for point, group in groups.items():
         xs, ys = _align(group, metric, x)
         if xs.size:
-            curves.append(Curve(" ".join([str(agent), *fixed, *point]), xs, ys))
+            curves.append(Curve(" ".join([str(agent), *fixed, *point]), xs, ys, stopped))
     if not curves:
         raise PlotError(f"no iteration of {folder} logs {metric!r} for every seed")
+    if max(c.x.size for c in curves) < 2:
+        raise PlotError(f"{folder} logs {metric!r} at {curves[0].x.size} point a seed; a curve needs 2 or more"
+                        + (" (evaluations come every eval_every iterations and at the end)" if metric.startswith("eval") else ""))
     return curves
+
+
+def _stopped(folder: str) -> str:
+    """Why the run in `folder` stopped early, from its summary.json ("" = it did not)."""
+    try:
+        with open(os.path.join(folder, "summary.json")) as f:
+            stopped = json.load(f).get("stopped")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if not isinstance(stopped, dict):
+        return ""
+    return f"stopped: {stopped.get('what', 'a value')} not finite at iteration {stopped.get('iteration', '?')}"
 
 
 def bootstrap_band(y: np.ndarray, level: float = LEVEL, resamples: int = RESAMPLES,
@@ -156,8 +174,12 @@ def draw(curves: list[Curve], metric: str, x: str, title: str = "") -> Figure:
     fig.subplots_adjust(left=0.1, right=0.97, bottom=0.1, top=0.93)  # fixed margins: cheaper than a layout engine
     for i, curve in enumerate(curves):
         mean, low, high = bootstrap_band(curve.y)
-        ax.plot(curve.x, mean, color=f"C{i % 10}", label=curve.label)
+        label = curve.label + (f" ({curve.stopped})" if curve.stopped else "")
+        ax.plot(curve.x, mean, color=f"C{i % 10}", label=label)
         ax.fill_between(curve.x, low, high, color=f"C{i % 10}", alpha=0.25, linewidth=0)
+        finite = np.flatnonzero(np.isfinite(mean))
+        if curve.stopped and finite.size:  # the divergence: a red cross where the curve ends
+            ax.plot(curve.x[finite[-1]], mean[finite[-1]], "x", color="red", markersize=12, markeredgewidth=3)
     ax.set_xlabel(x.replace("_", " "))
     ax.set_ylabel(metric)
     ax.set_title(title)
@@ -170,6 +192,9 @@ def draw(curves: list[Curve], metric: str, x: str, title: str = "") -> Figure:
 def save(fig: Figure, out: str) -> str:
     """Writes the PNG through a temporary file in the same folder, so `out` is never half written."""
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(out) or ".", prefix=".curves-", suffix=".png")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # as an ordinary file (mkstemp makes it 0600)
     try:
         with os.fdopen(fd, "wb") as f:
             fig.savefig(f, format="png", dpi=DPI)

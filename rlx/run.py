@@ -24,14 +24,16 @@ import fcntl
 import itertools
 import json
 import math
+import inspect
 import os
+import re
+import signal
 import sys
 import time
 import typing
 from types import ModuleType
 from typing import Any
 
-import gymnasium
 import jax
 import numpy as np
 
@@ -43,13 +45,16 @@ from rlx.config import (
     RunConfig,
     apply_overrides,
     coerce_kwargs,
+    field_docs,
     field_types,
     parse_literal,
     parse_sweep,
     split_overrides,
     to_dict,
+    validate,
+    validate_kwargs,
 )
-from rlx.logs import METRICS, RunLog
+from rlx.logs import METRICS, RunLog, prefix_digest
 from rlx.rollout import episode_horizon
 from rlx.train import evaluate, init_carry, run_updates
 
@@ -57,7 +62,7 @@ USAGE = __doc__.split("\n\n")[1]
 MAX_SEED = 2**31  # jax.random.key takes a 32-bit seed
 EVAL_STREAM = 0xE7A1  # eval keys: fold_in(key(seed), EVAL_STREAM), apart from training's
 # Keys that say where a job runs, not what it computes: they may accompany resume=.
-PLACEMENT_KEYS = ("devices", "coordinator", "num_processes", "process_id")
+PLACEMENT_KEYS = ("devices", "compile_cache", "coordinator", "num_processes", "process_id")
 
 
 @dataclasses.dataclass
@@ -81,8 +86,9 @@ class Plan:
     chunk: int  # iterations per compiled chunk
     num_chunks: int
     out: str
-    resume_from: dict | None  # the latest checkpoint's progress record when resuming from one
+    resume_points: list[dict]  # resuming: the intact checkpoints' progress records, newest first
     resuming: bool
+    extending: bool  # resuming with a larger total_steps than the run was started with
     programs: Any  # Programs
     lowered_chunk: Any  # the chunk program, traced and lowered, not yet compiled
     trace_s: float
@@ -104,41 +110,51 @@ class Plan:
         return slice(g * self.run.seeds, (g + 1) * self.run.seeds)
 
 
-def _resume_argv(argv: list[str], folder: str) -> list[str]:
-    """The job's own overrides, read back from the run folder's config.json."""
+def _resume_argv(argv: list[str], folder: str) -> tuple[list[str], dict]:
+    """The job's own overrides, read back from the run folder's config.json
+    (a `total_steps=` given beside resume= replaces the saved one: it extends
+    the run), and the saved record."""
     if not folder:
         raise ConfigError("resume= needs a run folder")
-    extra = [w for w in argv if w.split("=", 1)[0] not in ("resume",) + PLACEMENT_KEYS]
+    extra = [w for w in argv if w.split("=", 1)[0] not in ("resume", "total_steps") + PLACEMENT_KEYS]
     if extra:
-        raise ConfigError(f"resume= continues a run as it was configured; drop {extra[0]!r}")
+        raise ConfigError(f"resume= continues a run as it was configured (only total_steps= may extend it); "
+                          f"drop {extra[0]!r}")
     path = os.path.join(folder, "config.json")
     try:
         with open(path) as f:
-            saved = json.load(f)["argv"]
+            record = json.load(f)
+        saved = record["argv"]
     except FileNotFoundError:
         raise ConfigError(f"resume={folder}: no run there ({path} is missing)") from None
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise ConfigError(f"resume={folder}: cannot read {path}: {_one_line(err)}") from None
     if not isinstance(saved, list) or not all(isinstance(w, str) for w in saved):
         raise ConfigError(f"resume={folder}: {path} has no list of overrides")
-    where = [w for w in argv if w.split("=", 1)[0] in PLACEMENT_KEYS]
-    return saved + where + [f"out={folder}"]
+    given = [w for w in argv if w.split("=", 1)[0] in ("total_steps",) + PLACEMENT_KEYS]
+    if any(w.startswith("total_steps=") for w in given):
+        saved = [w for w in saved if not w.startswith("total_steps=")]
+    return saved + given + [f"out={folder}"], record
 
 
 def plan(argv: list[str]) -> Plan:
     """Parses and checks the command line; ConfigError on any bad input."""
     run_over, _, _, _ = split_overrides(argv)
-    resuming = "resume" in run_over
+    resuming, saved = "resume" in run_over, {}
     if resuming:
-        argv = _resume_argv(argv, run_over["resume"])
+        argv, saved = _resume_argv(argv, run_over["resume"])
     run_over, agent_over, env_over, sweep_over = split_overrides(argv)
     run = apply_overrides(RunConfig(), run_over, "")
-    for name in ("seeds", "total_steps", "log_every", "eval_episodes", "num_processes", "keep_checkpoints"):
-        if getattr(run, name) < 1:
-            raise ConfigError(f"{name} must be at least 1, got {getattr(run, name)}")
-    for name in ("checkpoint_every", "eval_every"):
-        if getattr(run, name) < 0:
-            raise ConfigError(f"{name} must be 0 or positive, got {getattr(run, name)}")
+    if "compile_cache" not in run_over and "RLX_COMPILE_CACHE" in os.environ:
+        run = dataclasses.replace(run, compile_cache=os.environ["RLX_COMPILE_CACHE"])
+    validate(run)
+    extending = False
+    if resuming:
+        budget = saved.get("run", {}).get("total_steps", run.total_steps)
+        if run.total_steps < budget:
+            raise ConfigError(f"resume={run.out}: total_steps={run.total_steps} is below the run's budget of "
+                              f"{budget}; a run can be extended, not shortened")
+        extending = run.total_steps > budget
     if run.seed < 0 or run.seed + run.seeds > MAX_SEED:
         raise ConfigError(f"seeds must lie in [0, {MAX_SEED}): got seed={run.seed} seeds={run.seeds}")
     if run.num_processes > 1 and not run.out:
@@ -149,6 +165,7 @@ def plan(argv: list[str]) -> Plan:
         except ImportError:
             raise ConfigError("wandb= needs the wandb package: pip install wandb") from None
     devices.configure(run)
+    _compile_cache(run.compile_cache)
     try:
         agent = agents.get(run.agent)
         env_factory = envs.factory(run.env)
@@ -156,16 +173,31 @@ def plan(argv: list[str]) -> Plan:
         raise ConfigError(str(err)) from None
     apply_overrides(agents.config(run.agent), agent_over, "agent.")  # a bad agent key fails before the env is built
     env_kwargs = coerce_kwargs(env_factory, env_over, "env.")
+    validate_kwargs(env_factory, env_kwargs, "env.")
     try:
         env = envs.make(run.env, **env_kwargs)
-    except (ValueError, TypeError, KeyError, gymnasium.error.Error) as err:
+    except ImportError as err:
+        raise ConfigError(f"env {run.env} needs a package that is not installed: {_one_line(err)}") from None
+    except Exception as err:  # an env constructor's own check of its arguments, whatever it raises
         raise ConfigError(f"env {run.env}: {_one_line(err)}") from None
     env_defaults = {k: v for k, v in agents.env_defaults(run.agent, env).items() if k not in agent_over}
     agent_config = apply_overrides(agents.config(run.agent, env), agent_over, "agent.")
+    validate(agent_config, "agent.")
     sweep = parse_sweep(agent_config, sweep_over)
     host_env = getattr(env, "host_env", False)
     if host_env and run.num_processes > 1:
         raise ConfigError(f"env {run.env} is stepped on the host and runs in one process")
+
+    try:
+        steps_per_update = agent.env_steps_per_update(env, agent_config)
+        if steps_per_update < 1:
+            raise ValueError(f"an update must simulate at least one env step, got {steps_per_update}")
+        num_points = math.prod(len(v) for v in sweep.values())
+        _check_memory(agent, env, agent_config, steps_per_update, num_points * run.seeds)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
 
     points = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
     num_runs = len(points) * run.seeds
@@ -178,12 +210,12 @@ def plan(argv: list[str]) -> Plan:
     sharding = devices.run_sharding(mesh)
 
     try:
-        steps_per_update = agent.env_steps_per_update(env, agent_config)
-        if steps_per_update < 1:
-            raise ValueError(f"an update must simulate at least one env step, got {steps_per_update}")
         iterations = max(1, math.ceil(run.total_steps / steps_per_update))
         num_chunks = math.ceil(iterations / run.log_every)
         chunk = math.ceil(iterations / num_chunks)
+        if extending:  # the run's own chunks, so the iterations it has run stay whole chunks
+            chunk = int(saved.get("chunk", chunk))
+            num_chunks = math.ceil(iterations / chunk)
         # Trace and lower (not compile) the chunk program now, so that a bad
         # static choice in the agent config surfaces here as one line; the
         # run then only compiles what was lowered.
@@ -195,13 +227,13 @@ def plan(argv: list[str]) -> Plan:
         raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
     # Process 0 claims (or, resuming, checks) the run folder; the others
     # learn whether it could, so no process is left waiting for the rest.
-    out, lock, resume_from, error = run.out, None, None, None
+    out, lock, resume_points, error = run.out, None, [], None
     if main_process:
         try:
             out = run.out if resuming else _claim_run_folder(run)
             lock = _lock(out)
             if resuming:
-                resume_from = _resume_point(out, num_runs, num_chunks)
+                resume_points = _resume_points(out, num_runs, num_chunks)
         except ConfigError as err:
             if lock is not None:
                 lock.close()  # releases it
@@ -209,11 +241,45 @@ def plan(argv: list[str]) -> Plan:
     if devices.agree(error is not None):
         raise error or ConfigError("process 0 could not start the run (its own error says why)")
     if resuming and not main_process:
-        resume_from = _resume_point(out, num_runs, num_chunks)
+        resume_points = _resume_points(out, num_runs, num_chunks, quiet=True)
     job = [w for w in argv if w.split("=", 1)[0] not in ("out", "resume") + PLACEMENT_KEYS]
     return Plan(run, job, agent, agent_config, env, env_kwargs, env_defaults, sweep, points, configs, seeds, num_runs,
-                sharding, steps_per_update, chunk, num_chunks, out, resume_from, resuming, programs, lowered, trace_s,
+                sharding, steps_per_update, chunk, num_chunks, out, resume_points, resuming, extending, programs, lowered, trace_s,
                 lock)
+
+
+def _compile_cache(folder: str) -> None:
+    """JAX's persistent compilation cache in `folder` ("" = off): a rerun of a
+    job loads its compiled programs instead of compiling them again."""
+    if not folder:
+        jax.config.update("jax_enable_compilation_cache", False)
+        return
+    folder = os.path.expanduser(folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"compile_cache={folder}: cannot create it ({err.strerror}); give another or compile_cache=") from None
+    jax.config.update("jax_enable_compilation_cache", True)
+    jax.config.update("jax_compilation_cache_dir", folder)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def _check_memory(agent, env, config, steps_per_update: int, num_runs: int) -> None:
+    """ConfigError when the runs cannot fit in this machine's memory, before
+    anything is allocated.  A lower bound: a run's state (its shapes, traced
+    without computing) plus one update's rollout (each step's observation, action and
+    a few floats, twice over for the gradient); the compiled program needs more."""
+    carry = jax.eval_shape(lambda k: init_carry(agent, env, config, k), jax.random.key(0))
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(carry) if hasattr(x, "dtype"))
+    obs = env.observation_space(env.default_params).shape
+    act = getattr(env.action_space(env.default_params), "shape", ())
+    step_bytes = 4 * (math.prod(obs) + math.prod(act or (1,)) + 8)
+    per_run = state_bytes + 2 * steps_per_update * step_bytes
+    have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    if num_runs * per_run > 0.8 * have:
+        raise ConfigError(f"{num_runs:,} runs need at least {num_runs * per_run / 2**30:,.1f} GiB "
+                          f"({per_run / 2**20:,.2f} MiB a run), more than this machine's {have / 2**30:.1f} GiB: "
+                          "give fewer seeds or sweep points")
 
 
 def _lock(out: str):
@@ -231,23 +297,45 @@ def _lock(out: str):
 PROGRESS_KEYS = {"chunks_done": int, "samples": list, "metrics_bytes": int, "runs": int, "padded_runs": int}
 
 
-def _resume_point(out: str, num_runs: int, num_chunks: int) -> dict | None:
-    """The latest checkpoint's progress record, checked against the run and
-    its metrics file (None: no checkpoint yet, start over); ConfigError if
-    they do not fit."""
+def warn(text: str) -> None:
+    print(f"rlx.run: warning: {text}", file=sys.stderr, flush=True)
+
+
+def _resume_points(out: str, num_runs: int, num_chunks: int, quiet: bool = False) -> list[dict]:
+    """The progress records of the run's checkpoints whose record can be
+    read, newest first, each checked against the run and its metrics file
+    ([]: no checkpoint yet, start over).  A checkpoint whose record is damaged
+    is skipped with a warning; one that does not fit the run, or a metrics file
+    changed before the checkpoint's offset (its checksum differs), is
+    ConfigError: those are not damage that an older checkpoint repairs."""
     checkpoints = Checkpoints(out, 1, read_only=True)
+    points, skipped = [], []
     try:
-        latest = checkpoints.latest()
-        if latest is None:
-            return None
-        progress = checkpoints.progress(latest)
-    except Exception as err:  # orbax's errors for a damaged checkpoint folder vary
-        raise ConfigError(f"resume={out}: cannot read its checkpoints: {_one_line(err)}") from None
+        try:
+            steps = sorted(checkpoints.all(), reverse=True)
+        except Exception as err:  # orbax's errors for a damaged checkpoint folder vary
+            raise ConfigError(f"resume={out}: cannot read its checkpoints: {_one_line(err)}") from None
+        for step in steps:
+            try:
+                progress = checkpoints.progress(step)
+                if not isinstance(progress, dict) or any(not isinstance(progress.get(k), t) for k, t in PROGRESS_KEYS.items()):
+                    raise ValueError("no valid progress record")
+            except Exception as err:  # a truncated or corrupt file, whatever orbax makes of it
+                skipped.append(step)
+                if not quiet:
+                    warn(f"checkpoint {step} of {out} is damaged ({_one_line(err)}); skipped")
+                continue
+            _check_progress(out, step, progress, num_runs, num_chunks)
+            points.append({**progress, "iteration": step})
     finally:
         checkpoints.close()
-    where = f"resume={out}: checkpoint {latest}"
-    if not isinstance(progress, dict) or any(not isinstance(progress.get(k), t) for k, t in PROGRESS_KEYS.items()):
-        raise ConfigError(f"{where} has no valid progress record")
+    if skipped and not points:
+        raise ConfigError(f"resume={out}: every checkpoint is damaged ({', '.join(map(str, skipped))}); start a new run")
+    return points
+
+
+def _check_progress(out: str, step: int, progress: dict, num_runs: int, num_chunks: int) -> None:
+    where = f"resume={out}: checkpoint {step}"
     if progress["runs"] != num_runs or len(progress["samples"]) != progress["padded_runs"] or not (
         0 < progress["chunks_done"] <= num_chunks
     ):
@@ -256,7 +344,10 @@ def _resume_point(out: str, num_runs: int, num_chunks: int) -> dict | None:
     size = os.path.getsize(path) if os.path.isfile(path) else -1
     if size < progress["metrics_bytes"]:
         raise ConfigError(f"{where} follows {progress['metrics_bytes']} bytes of {path}, which has {max(size, 0)}")
-    return {**progress, "iteration": latest}
+    expected = progress.get("metrics_sha256")  # absent in checkpoints written before rlx recorded it
+    if expected is not None and prefix_digest(path, progress["metrics_bytes"]) != expected:
+        raise ConfigError(f"{where}: {path} was changed in its first {progress['metrics_bytes']} bytes (the rows the "
+                          "checkpoint follows; their checksum differs): restore the file or start a new run")
 
 
 def _batched_config(config, per_run: list[dict]):
@@ -329,6 +420,8 @@ def _claim_run_folder(run: RunConfig) -> str:
     else:
         stem = os.path.join("runs", f"{run.agent}-{run.env.replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}")
         candidates = [stem] + [f"{stem}-{i}" for i in range(1, 100)]
+    if run.out and os.path.exists(run.out) and not os.path.isdir(run.out):
+        raise ConfigError(f"out={run.out} is a file, not a folder; give a new folder")
     for out in candidates:
         if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
             continue
@@ -409,14 +502,108 @@ def _divergence_hint(p: Plan) -> str:
             f"try agent.lr={float(lr) / 10:g} (or sweep.agent.lr=[{float(lr) / 100:g},{float(lr) / 10:g}])")
 
 
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the run at a consistent point."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + signum  # 130 for SIGINT, 143 for SIGTERM, as a shell reports them
+
+
+class _Signals:
+    """While a run lives, SIGINT and SIGTERM (what SLURM sends before it
+    preempts a job) only raise a flag: the chunk in flight finishes, the loop
+    checkpoints and stops.  A second signal stops at once (the last checkpoint
+    is kept, the rows after it are cut on resume)."""
+
+    def __init__(self, out: str):
+        self.out, self.received, self.previous = out, None, {}
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: signals stay as they were
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            print(f"\nrlx.run: {signal.Signals(signum).name} again: stopping now; "
+                  f"python -m rlx.run resume={self.out} continues from the last checkpoint", file=sys.stderr, flush=True)
+            os._exit(128 + signum)
+        self.received = signum
+        print(f"\nrlx.run: {signal.Signals(signum).name}: stopping after the current chunk (again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        return False
+
+
+def _restore(p: Plan, checkpoints: Checkpoints):
+    """(carry, progress) from the newest checkpoint that restores; a damaged
+    one is skipped with a warning naming it."""
+    for progress in p.resume_points:
+        try:
+            carry = checkpoints.restore(progress["iteration"], p.programs.abstract_carry(p.configs, p.seeds),
+                                        progress["padded_runs"])
+        except Exception as err:  # orbax's errors for a damaged or foreign checkpoint vary
+            warn(f"checkpoint {progress['iteration']} of {p.out} cannot be restored ({_one_line(err)}); skipped")
+            continue
+        # The saved runs axis was padded for the devices of that run; re-pad for these.
+        return devices.put(_repad(carry, p.num_runs, len(p.seeds)), p.sharding), progress
+    raise ConfigError(f"resume={p.out}: no checkpoint can be restored; start a new run")
+
+
+def _eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _progress_line(p: Plan, c: int, samples: np.ndarray, returns: np.ndarray, last_eval, rate: float) -> str:
+    """One progress line: iterations, samples a run, the return (mean ± std
+    over seeds; with a sweep the best and the worst point's), the latest
+    evaluation, the speed and the time left."""
+    n = p.num_runs
+    used = int(np.mean(samples[:n]))
+    left = max(p.run.total_steps - int(np.min(samples[:n])), 0) * n / rate if rate > 0 else math.inf
+    if p.sweep:
+        means = [float(np.mean(returns[p.runs_of(g)])) for g in range(len(p.points))]
+        best, worst = int(np.argmax(means)), int(np.argmin(means))
+        shown = (f"return best {means[best]:9.2f} ({label(p.points[best])})  "
+                 f"worst {means[worst]:9.2f} ({label(p.points[worst])})")
+        if last_eval is not None:
+            shown += f"  eval best {max(float(np.mean(last_eval[p.runs_of(g)])) for g in range(len(p.points))):9.2f}"
+    else:
+        shown = f"return {_fmt_return(returns)}" + ("" if last_eval is None else f"  eval {np.mean(last_eval):9.2f}")
+    return (f"iter {(c + 1) * p.chunk:6d}/{p.num_iterations}  samples {used:>12,}  {shown}  "
+            f"{rate:>11,.0f} samples/s  ETA {_eta(left)}")
+
+
+def _write_record(p: Plan, record: dict) -> None:
+    path = os.path.join(p.out, "config.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
 def execute(p: Plan) -> dict:
-    """Compiles and runs the plan, writing the run folder; returns the summary."""
+    """Compiles and runs the plan, writing the run folder; returns the summary.
+    SIGINT and SIGTERM stop it at the next chunk's end with a checkpoint (Interrupted)."""
+    with _Signals(p.out) as signals:
+        return _execute(p, signals)
+
+
+def _execute(p: Plan, signals: _Signals) -> dict:
     run, programs, n = p.run, p.programs, p.num_runs
     main_process = jax.process_index() == 0
     record = _record(p)
-    if main_process and not p.resuming:
-        with open(os.path.join(p.out, "config.json"), "w") as f:
-            json.dump(record, f, indent=2)
+    if main_process and (not p.resuming or p.extending):
+        _write_record(p, record)
     print(
         f"rlx.run: {run.agent} on {run.env}, {len(p.points)} point(s) × {run.seeds} seeds on "
         f"{p.sharding.mesh.size} device(s), {p.num_iterations} iterations × {p.steps_per_update:,} env steps → {p.out}",
@@ -425,33 +612,39 @@ def execute(p: Plan) -> dict:
     if p.env_defaults:
         applied = " ".join(f"agent.{k}={v}" for k, v in p.env_defaults.items())
         print(f"rlx.run: {run.agent}'s defaults for {agents.family(p.env)} envs: {applied}", flush=True)
-    resume_from = p.resume_from
-    if resume_from is not None and (resume_from["chunks_done"] == p.num_chunks or resume_from.get("finished")):
+    latest = p.resume_points[0] if p.resume_points else None
+    if latest is not None and (latest["chunks_done"] == p.num_chunks
+                               or min(latest["samples"][:n]) >= run.total_steps):
         print(f"{p.out} is already complete", flush=True)
-        return _write_summary(p, *_final_from_rows(p), 0.0, 0.0, resume_from["chunks_done"], resume_from["chunks_done"])
+        return _write_summary(p, *_final_from_rows(p), 0.0, 0.0, latest["chunks_done"], latest["chunks_done"])
 
     t0 = time.perf_counter()
     configs = devices.put(p.configs, p.sharding)
     seeds = devices.put(p.seeds, p.sharding)
     checkpoints = Checkpoints(p.out, run.keep_checkpoints)
     start, samples, truncate_to, last_saved = 0, np.zeros(len(p.seeds), np.int64), None, None
-    if p.resuming and resume_from is None:
+    if p.resuming and latest is None:
         truncate_to = 0  # killed before its first checkpoint: start over
         print("no checkpoint yet: starting from the beginning", flush=True)
-    if resume_from is not None:
-        try:
-            carry = checkpoints.restore(resume_from["iteration"], programs.abstract_carry(p.configs, p.seeds),
-                                        resume_from["padded_runs"])
-        except Exception as err:  # orbax's errors for a damaged or foreign checkpoint vary
-            raise ConfigError(f"resume={p.out}: cannot restore checkpoint {resume_from['iteration']}: {_one_line(err)}") from None
-        # The saved runs axis was padded for the devices of that run; re-pad for these.
-        carry = devices.put(_repad(carry, n, len(p.seeds)), p.sharding)
+    if latest is not None:
+        carry, resume_from = _restore(p, checkpoints)
+        newer = [step for step in checkpoints.all() if step > resume_from["iteration"]]
+        if newer and main_process:  # the damaged ones: kept aside, out of the way of the saves to come
+            checkpoints.close()
+            aside = os.path.join(p.out, "damaged-checkpoints")
+            os.makedirs(aside, exist_ok=True)
+            for step in newer:
+                os.replace(os.path.join(checkpoints.folder, str(step)), os.path.join(aside, f"{step}-{time.time_ns()}"))
+            warn(f"the damaged checkpoint(s) {', '.join(map(str, newer))} were moved to {aside}")
+            checkpoints = Checkpoints(p.out, run.keep_checkpoints)
         start, truncate_to = resume_from["chunks_done"], resume_from["metrics_bytes"]
         samples = _repad(np.array(resume_from["samples"], np.int64), n, len(p.seeds))
         last_saved = resume_from["iteration"]
         print(f"resumed after iteration {last_saved} from {checkpoints.folder}", flush=True)
     else:
         carry = devices.put(programs.init(p.configs, p.seeds), p.sharding)
+    print(f"compiling {p.chunk} iterations of {run.agent} on {run.env} for {len(p.seeds)} runs "
+          f"(tens of seconds; a Brax env can take minutes)…", flush=True)
     compiled = p.lowered_chunk.compile()
     evaluation = programs.evaluate.lower(configs, seeds, carry.state).compile() if run.eval_every else None
     compile_s = p.trace_s + time.perf_counter() - t0
@@ -464,8 +657,21 @@ def execute(p: Plan) -> dict:
     eval_chunks, ckpt_chunks = p.chunks_per(run.eval_every), p.chunks_per(run.checkpoint_every)
     run_s, last_returns, last_eval, end = 0.0, None, None, start
     samples_at_start = int(np.mean(samples[:n]))
+
+    def save(c: int, offset_digest, done: bool) -> int:
+        offset, digest = offset_digest
+        # metrics_bytes: process 0's file length; orbax writes the JSON from process 0 only.
+        progress = {"chunks_done": c + 1, "samples": samples.tolist(), "metrics_bytes": offset,
+                    "metrics_sha256": digest, "runs": n, "padded_runs": len(p.seeds), "finished": done}
+        checkpoints.save((c + 1) * p.chunk, carry, progress)
+        return (c + 1) * p.chunk
+
     try:
         for c in range(start, p.num_chunks):
+            if c == start and devices.agree(signals.received is not None):
+                name = signal.Signals(signals.received or signal.SIGTERM).name
+                raise Interrupted(signals.received or signal.SIGTERM, f"{name} while compiling: nothing new ran; "
+                                  f"python -m rlx.run resume={p.out} continues")
             t_chunk = time.perf_counter()
             carry, metrics = compiled(configs, carry)
             metrics = devices.gather(metrics)  # once a chunk: {name: [runs, chunk]}
@@ -480,34 +686,32 @@ def execute(p: Plan) -> dict:
             if evaluation is not None and ((c + 1) % eval_chunks == 0 or done):
                 evals = devices.gather(evaluation(configs, seeds, carry.state))
                 last_eval = evals["eval_return"][:n]
-            offset = log.write(*_chunk_rows(p, c, metrics, evals, used)) if log else 0
+            written = log.write(*_chunk_rows(p, c, metrics, evals, used)) if log else (0, "")
             first_bad = _first_nonfinite(metrics, finite, evals, n)
             if first_bad is not None:
                 name, r, i = first_bad
                 point = f" ({label(p.points[p.point_of(r)])})" if p.sweep else ""
                 kept = (f"the last good checkpoint is the one after {last_saved} iterations" if last_saved is not None
                         else "no checkpoint was saved")
+                if main_process:
+                    _write_stopped(p, {"reason": "nonfinite", "what": name, "iteration": c * p.chunk + i,
+                                       "seed": int(p.seeds[r])})
                 raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, seed {p.seeds[r]}{point}; "
                                 f"run stopped, {kept}. {_divergence_hint(p)}")
-            if (c + 1) % ckpt_chunks == 0 or done:
-                iteration = (c + 1) * p.chunk
-                # metrics_bytes: process 0's file length; orbax writes the JSON from process 0 only.
-                progress = {"chunks_done": c + 1, "samples": samples.tolist(), "metrics_bytes": offset, "runs": n,
-                            "padded_runs": len(p.seeds), "finished": done}
-                checkpoints.save(iteration, carry, progress)
-                last_saved = iteration
+            stop = devices.agree(signals.received is not None)
+            if (c + 1) % ckpt_chunks == 0 or done or stop:
+                last_saved = save(c, written, done)
             last_returns = metrics["episode_return"][:n, -1]
-            used_so_far = int(np.mean(samples[:n]))
-            rate = (used_so_far - samples_at_start) * n / max(run_s, 1e-9)
-            shown = "" if evals is None else f"  eval {np.mean(last_eval):9.2f}"
-            print(
-                f"iter {(c + 1) * p.chunk:6d}/{p.num_iterations}  samples {used_so_far:>12,}  "
-                f"return {_fmt_return(last_returns)}{shown}  {rate:>11,.0f} samples/s",
-                flush=True,
-            )
+            rate = (int(np.mean(samples[:n])) - samples_at_start) * n / max(run_s, 1e-9)
+            print(_progress_line(p, c, samples, last_returns, last_eval, rate), flush=True)
             end = c + 1
             if done:
                 break
+            if stop:
+                name = signal.Signals(signals.received or signal.SIGTERM).name
+                raise Interrupted(signals.received or signal.SIGTERM,
+                                  f"{name}: stopped after iteration {last_saved}, checkpoint saved; "
+                                  f"continue with: python -m rlx.run resume={p.out}")
     finally:
         checkpoints.close()
         if log:
@@ -523,6 +727,13 @@ def execute(p: Plan) -> dict:
     for point in summary.get("points", []):
         print(f"  {point['label']}: final return {point['final_return_mean']:.2f} ± {point['final_return_std']:.2f}")
     return summary
+
+
+def _write_stopped(p: Plan, stopped: dict) -> None:
+    """summary.json of a run stopped by a NaN or Inf: what and where (rlx.plot
+    marks the end of its curve)."""
+    with open(os.path.join(p.out, "summary.json"), "w") as f:
+        json.dump({"agent": p.run.agent, "env": p.run.env, "stopped": stopped}, f, indent=2)
 
 
 def _repad(tree, num_runs: int, padded: int):
@@ -620,31 +831,113 @@ def _summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, s
     return summary
 
 
+def _first_sentence(doc: str | None) -> str:
+    text = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = re.search(r"[.:](\s|$)", text)
+    return text[: end.start()] if end else text
+
+
+def _fields_help(config, group: str) -> list[str]:
+    """One line a field of the dataclass `config`: name, type, value, ~ if
+    sweepable, and its comment."""
+    docs, types_ = field_docs(type(config)), field_types(type(config))
+    lines = []
+    for f in dataclasses.fields(config):
+        if f.name not in docs and not f.metadata.get("pytree_node", True):
+            continue  # internal
+        annotation = types_[f.name]
+        kind = str(annotation).replace("typing.", "") if typing.get_args(annotation) else annotation.__name__
+        sweepable = group == "agent." and f.metadata.get("pytree_node", True) and kind in ("int", "float", "float | None")
+        value = getattr(config, f.name)
+        lines.append(f"  {group}{f.name}: {kind} = {list(value) if isinstance(value, tuple) else value!r}"
+                     f"{'  ~' if sweepable else ''}  {docs.get(f.name, '')}".rstrip())
+    return lines
+
+
+def _help(argv: list[str]) -> None:
+    """--help: the usage, the run's fields, every agent and env in one line;
+    with agent=NAME that agent's fields, with env=NAME that env's arguments."""
+    words = [w for w in argv if w not in ("-h", "--help", "help")]
+    try:
+        given, _, env_over, _ = split_overrides(words)
+    except ConfigError:
+        given, env_over = {}, {}
+    if "agent" not in given and "env" not in given:
+        print(USAGE)
+        print("\nrun fields:")
+        print("\n".join(_fields_help(RunConfig(), "")))
+        print("\nagents (agent=NAME; `agent=NAME --help` lists its fields):")
+        for name in agents.names():
+            module, preset = agents.AGENTS[name]
+            extra = f" [{', '.join(f'{k}={v}' for k, v in preset.items())}]" if preset else ""
+            print(f"  {name:<12} {_first_sentence(agents.get(name).__doc__)}{extra}")
+        print("\nenvs (env=NAME; `env=NAME --help` lists its arguments):")
+        for name in sorted(envs.REGISTRY):
+            print(f"  {name:<24} {envs.ABOUT.get(name, '')}")
+        for prefix, about in envs.PREFIX_ABOUT.items():
+            print(f"  {prefix + '<id>':<24} {about}")
+        return
+    env = None
+    if "env" in given:
+        name = given["env"]
+        try:
+            factory = envs.factory(name)
+            env = envs.make(name, **coerce_kwargs(factory, env_over, "env."))
+        except Exception as err:
+            print(f"rlx.run: env {name}: {_one_line(err)}")
+        else:
+            print(f"env {name}: {envs.ABOUT.get(name, '')}; family {agents.family(env)}")
+            print("arguments (env.<arg>=value):")
+            for arg, param in inspect.signature(factory).parameters.items():
+                if param.kind is param.VAR_KEYWORD:
+                    print("  env.<any>: passed on to the env's own constructor")
+                elif param.default is not param.empty:
+                    print(f"  env.{arg} = {param.default!r}")
+    if "agent" in given:
+        name = given["agent"]
+        try:
+            config = agents.config(name, env)
+        except ValueError as err:
+            print(f"rlx.run: {_one_line(err)}")
+            return
+        where = f" on {given['env']} ({agents.family(env)} defaults applied)" if env is not None else ""
+        print(f"\nagent {name}{where}: {_first_sentence(agents.get(name).__doc__)}")
+        print("fields (agent.<field>=value; ~ = sweepable: sweep.agent.<field>=[v1,v2]):")
+        print("\n".join(_fields_help(config, "agent.")))
+        if env is None and name in agents.ENV_DEFAULTS:
+            print("defaults by env family (agent.<field>= overrides them):")
+            for fam, values in agents.ENV_DEFAULTS[name].items():
+                print(f"  on {fam}: " + " ".join(f"agent.{k}={v}" for k, v in values.items()))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help", "help") for a in argv):
-        print(USAGE)
-        print("run fields: " + ", ".join(f"{k}={v!r}" for k, v in to_dict(RunConfig()).items()))
-        print("agents: " + ", ".join(agents.names()))
-        print("envs: " + ", ".join(envs.names()))
-        print("defaults by env family (rlx.agents.ENV_DEFAULTS; agent.<field>= overrides them):")
-        for name, by_family in agents.ENV_DEFAULTS.items():
-            for fam, values in by_family.items():
-                print(f"  {name} on {fam}: " + " ".join(f"agent.{k}={v}" for k, v in values.items()))
+        _help(argv)
         return 0
     try:
         p = plan(argv)
     except ConfigError as err:
         print(f"rlx.run: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("rlx.run: interrupted before the run started", file=sys.stderr)
+        return 130
     try:
         execute(p)
+    except KeyboardInterrupt:  # before the run's own handlers were installed, or after they were removed
+        print(f"rlx.run: interrupted; python -m rlx.run resume={p.out} continues from its last checkpoint",
+              file=sys.stderr)
+        return 130
     except ConfigError as err:  # a checkpoint that cannot be restored
         print(f"rlx.run: error: {err}", file=sys.stderr)
         return 2
     except NonFinite as err:
         print(f"rlx.run: error: {err}", file=sys.stderr)
         return 3
+    except Interrupted as err:
+        print(f"rlx.run: {err}", file=sys.stderr)
+        return err.exit_code
     return 0
 
 

@@ -201,3 +201,14 @@ def test_runner_trains_gpomdp_on_a_gymnasium_env(tmp_path):
     # A uniform random policy balances ≈22 steps; both seeds reach the cap of H = 100.
     assert returns[:, :2].mean() < 50, returns
     assert np.all(returns[:, -3:].mean(1) > 90), returns
+
+
+@pytest.mark.parametrize("env_id", ["InvertedPendulum-v5", "HalfCheetah-v5"])
+def test_gymnasium_mujoco_envs_work_with_the_readme_install(env_id):
+    """gymnasium's MuJoCo envs import mujoco and imageio: both are dependencies."""
+    env = make(f"gymnasium:{env_id}")
+    params = env.default_params
+    obs, state = env.reset(jax.random.key(0), params)
+    action = jnp.zeros(env.action_space(params).shape)
+    obs2, state, reward, done, info = env.step(jax.random.key(1), state, action, params)
+    assert obs2.shape == obs.shape == env.observation_space(params).shape and np.isfinite(float(reward))

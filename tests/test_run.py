@@ -37,7 +37,7 @@ SMALL = ["agent=gpomdp", "env=cartpole", "agent.batch_steps=200", "agent.horizon
         (["env=toytext:Nope-v0"], "Nope"),
         (["env=frozenlake", "env.map_name=9x9"], "env frozenlake"),
         (["env=taxi", "env.fickle_passenger=true"], "cannot be imported"),
-        (["seed=-1"], "seeds must lie in"),
+        (["seed=-1"], "seed must be 0 or positive"),
         (["seed=99999999999"], "seeds must lie in"),
         (["sweep.agent.hidden=[[32],[64]]"], "static"),
         (["sweep.agent.lr=0.1"], "must be a non-empty list"),
@@ -55,6 +55,37 @@ SMALL = ["agent=gpomdp", "env=cartpole", "agent.batch_steps=200", "agent.horizon
         (["tensorboard=maybe"], "tensorboard must be true or false"),
         (["keep_checkpoints=0"], "keep_checkpoints must be at least 1"),
         (["env=gymnasium:this:Foo-v0"], "not a registered gymnasium id"),
+        # numbers checked against their meaning (rlx.config.RANGES), before anything compiles
+        (["agent.hidden=[-4]"], "agent.hidden[0] must be at least 1, got -4"),
+        (["agent.hidden=[64,0]"], "agent.hidden[1] must be at least 1"),
+        (["agent.lr=1e400"], "agent.lr must be a finite number, got inf"),
+        (["agent.lr=-0.1"], "agent.lr must be positive"),
+        (["agent.lr=0"], "agent.lr must be positive"),
+        (["agent.discount=1.5"], "agent.discount must lie in [0, 1], got 1.5"),
+        (["agent.discount=-0.1"], "agent.discount must lie in [0, 1]"),
+        (["agent.batch_steps=0"], "agent.batch_steps must be at least 1"),
+        (["agent=harpg", "agent.momentum=0"], "agent.momentum must be positive"),
+        (["agent=ppo", "agent.gae_lambda=2"], "agent.gae_lambda must lie in [0, 1]"),
+        (["agent=ppo", "agent.clip=-1"], "agent.clip must be positive"),
+        (["agent=ppo", "agent.entropy_coef=-0.01"], "agent.entropy_coef must be 0 or positive"),
+        (["agent=dqn", "agent.epsilon_end=1.5"], "agent.epsilon_end must lie in [0, 1]"),
+        (["agent=nac", "agent.temperature=0"], "agent.temperature must be positive"),
+        (["sweep.agent.lr=[0.1,-1]"], "sweep.agent.lr[1] must be positive"),
+        (["sweep.agent.lr=[0.1,1e999]"], "sweep.agent.lr[1] must be a finite number"),
+        (["sweep.agent.lr=[0.1,0.2,0.1]"], "sweep.agent.lr lists 0.1 twice"),
+        (["total_steps=1e400"], "total_steps must be an integer"),
+        (["log_every=0"], "log_every must be at least 1"),
+        (["env=gridworld", "env.rows="], "env gridworld: a gridworld map is rows of text"),
+        (["env=gridworld", "env.rows=7"], "env gridworld: a gridworld map is rows of text"),
+        (["env=random_mdp", "env.discount=2"], "env.discount must lie in [0, 1], got 2.0"),
+        (["env=random_mdp", "env.num_states=0"], "env.num_states must be at least 1"),
+        (["env=deepsea", "env.size=-1"], "env.size must be at least 1"),
+        (["env=cartpole", "env.max_steps=1e400"], "env.max_steps must be an integer"),
+        (["env=hopper", "env.episode_length=0"], "env.episode_length must be at least 1"),
+        (["seeds=100000000"], "runs need at least"),  # memory, refused before any array is made
+        (["agent=dqn", "seeds=4000", "agent.capacity=1000000"], "more than this machine's"),
+        (["agent.lrr=0.1"], "unknown key agent.lrr; did you mean lr?"),  # no quotes around the key
+        (["compile_cache=/dev/null/cache"], "compile_cache=/dev/null/cache: cannot create it"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(argv, expected, capsys, tmp_path):
@@ -78,6 +109,10 @@ def test_unwritable_run_folder_and_unreadable_resume_are_one_line(tmp_path, caps
     (tmp_path / "file").write_text("x")
     assert main(SMALL + [f"out={tmp_path / 'file' / 'run'}"]) == 2
     assert "cannot create run folder" in capsys.readouterr().err
+    for path in (tmp_path / "file", "/dev/null"):
+        assert main(SMALL + [f"out={path}"]) == 2
+        assert f"out={path} is a file, not a folder" in capsys.readouterr().err
+    assert (tmp_path / "file").read_text() == "x"
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "config.json").write_text("{not json")
     assert main([f"resume={tmp_path / 'broken'}"]) == 2
@@ -164,3 +199,52 @@ def test_readme_example_runs():
     namespace: dict = {}
     exec(compile(code, "README.md", "exec"), namespace)
     assert namespace["metrics"]["episode_return"].shape[0] == 8
+
+
+def test_png_is_an_ordinary_file_and_one_evaluation_is_too_few_points(two_runs):
+    from rlx.plot import PlotError, load_curves
+
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (two_runs[0] / "curves.png").stat().st_mode & 0o777 == 0o666 & ~umask  # mkstemp's 0600 no more
+    with pytest.raises(PlotError, match="logs 'eval_return' at 1 point a seed; a curve needs 2 or more"):
+        load_curves(str(two_runs[0]), "eval_return")
+
+
+def test_help_lists_every_agent_and_env_in_a_line_and_an_agents_fields(capsys):
+    from rlx import agents, envs
+
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    for name in agents.names():
+        assert any(line.split()[:1] == [name] and len(line.split()) > 1 for line in out.splitlines()), name
+    for name in envs.REGISTRY:
+        assert any(line.split()[:1] == [name] and len(line.split()) > 1 for line in out.splitlines()), name
+    assert "  compile_cache: str = '~/.cache/rlx/jax'" in out
+    assert main(["agent=harpg", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "  agent.lr: float = 0.002  ~  γ0 [paper's Walker tuning" in out  # type, default, sweepable, meaning
+    assert "  agent.hessian_steps: int = 32  τ̂_t" in out  # static: not sweepable
+    assert "on locomotion: agent.lr=0.001" in out
+    assert main(["env=deepsea", "agent=harpg", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "env deepsea: bsuite's DeepSea" in out and "  env.size = 10" in out
+    assert "agent harpg on deepsea (tabular defaults applied)" in out and "  agent.lr: float = 10.0  ~" in out
+
+
+def test_more_devices_than_cores_is_said(capsys, tmp_path):
+    main(SMALL + ["devices=100", f"out={tmp_path / 'run'}"])  # in this process JAX has its devices already
+    assert "warning: devices=100 splits" in capsys.readouterr().err
+
+
+def test_the_compile_cache_is_written_and_can_be_switched_off(tmp_path):
+    job = [sys.executable, "-m", "rlx.run", "agent=gpomdp", "env=random_mdp", "agent.batch_steps=80", "total_steps=800",
+           "seeds=2", "tensorboard=false"]
+    cache = tmp_path / "cache"
+    subprocess.run(job + [f"out={tmp_path / 'a'}", f"compile_cache={cache}"], check=True, capture_output=True, timeout=240)
+    assert any(cache.iterdir())  # the chunk program, at least
+    env = {k: v for k, v in os.environ.items() if k != "RLX_COMPILE_CACHE"}
+    off = tmp_path / "home"
+    subprocess.run(job + [f"out={tmp_path / 'b'}", "compile_cache="], check=True, capture_output=True, timeout=240,
+                   env={**env, "HOME": str(off)})
+    assert not (off / ".cache" / "rlx").exists()  # the default folder, ~/.cache/rlx/jax, was not made

@@ -66,10 +66,12 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
-def _killed_run(args, kill_at: int) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-c", KILLER, *args], env={**os.environ, "KILL_AT": str(kill_at)},
-                          capture_output=True, text=True, timeout=240)
-    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+def _killed_run(args, kill_at: int, signum: int = signal.SIGKILL) -> subprocess.CompletedProcess:
+    """The run, sent `signum` by its own update at iteration `kill_at` (inside a compiled chunk)."""
+    proc = subprocess.run([sys.executable, "-c", KILLER.replace("signal.SIGKILL", f"signal.{signal.Signals(signum).name}"),
+                           *args], env={**os.environ, "KILL_AT": str(kill_at)}, capture_output=True, text=True, timeout=240)
+    expected = -signal.SIGKILL if signum == signal.SIGKILL else 128 + signum
+    assert proc.returncode == expected, proc.stderr[-2000:]
     return proc
 
 
@@ -100,6 +102,81 @@ def test_resume_after_sigkill_mid_chunk_equals_the_uninterrupted_run(tmp_path, u
     summary = json.loads((killed / "summary.json").read_text())
     assert summary["final_returns"] == json.loads((uninterrupted / "summary.json").read_text())["final_returns"]
     assert summary["resumed_at_iteration"] == 32
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_sigint_and_sigterm_checkpoint_the_chunk_and_resume_equals_the_uninterrupted_run(tmp_path, uninterrupted, signum):
+    stopped = tmp_path / "stopped"
+    proc = _killed_run(RESUMABLE + ["devices=1", f"out={stopped}"], kill_at=37, signum=signum)  # inside chunk 9
+    name = signal.Signals(signum).name
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last == f"rlx.run: {name}: stopped after iteration 40, checkpoint saved; continue with: python -m rlx.run resume={stopped}"
+    assert "Traceback" not in proc.stderr
+    assert max(r["iteration"] for r in _rows(stopped)) == 39  # the chunk in flight finished and was logged
+    assert Checkpoints(str(stopped), 3, read_only=True).latest() == 40  # and checkpointed, off the every-8 schedule
+    out = _finish(_cli([f"resume={stopped}", "devices=1"]))
+    assert "resumed after iteration 40" in out
+    assert _rows(stopped) == _rows(uninterrupted)
+
+
+def test_a_damaged_latest_checkpoint_is_skipped_and_the_one_before_resumes(tmp_path, uninterrupted):
+    import shutil
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(uninterrupted, damaged)
+    (damaged / ".lock").unlink()
+    (damaged / "summary.json").unlink()
+    checkpoints = Checkpoints(str(damaged), 3, read_only=True)
+    assert sorted(checkpoints.all()) == [48, 56, 60]
+    checkpoints.close()
+    for path in (damaged / "checkpoints" / "60").rglob("*"):
+        if path.is_file():
+            os.truncate(path, min(path.stat().st_size, 10))  # every file of the newest checkpoint cut short
+    proc = subprocess.run([sys.executable, "-m", "rlx.run", f"resume={damaged}", "devices=1"], capture_output=True,
+                          text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    warnings = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(warnings) == 2 and warnings[0].startswith("rlx.run: warning: checkpoint 60 of") and "skipped" in warnings[0]
+    assert "moved to" in warnings[1] and len(list((damaged / "damaged-checkpoints").iterdir())) == 1  # kept, aside
+    assert "resumed after iteration 56" in proc.stdout
+    assert _rows(damaged) == _rows(uninterrupted)  # metrics.jsonl cut back to checkpoint 56, then the same rows
+
+
+def test_hand_edited_metrics_rows_are_refused_not_fused(tmp_path, uninterrupted, capsys):
+    import shutil
+
+    edited = tmp_path / "edited"
+    shutil.copytree(uninterrupted, edited)
+    (edited / ".lock").unlink()
+    lines = (edited / "metrics.jsonl").read_text().splitlines(keepends=True)
+    assert '"iteration": 6,' in lines[20]
+    lines[20] = lines[20].replace('"iteration": 6,', '"iteration": 7,')  # as long as before: sizes cannot tell
+    (edited / "metrics.jsonl").write_text("".join(lines))
+    before = (edited / "metrics.jsonl").read_bytes()
+    assert main([f"resume={edited}", "devices=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "metrics.jsonl was changed in its first" in err, err
+    assert (edited / "metrics.jsonl").read_bytes() == before  # untouched
+
+
+def test_extending_a_finished_run_equals_a_run_started_with_the_larger_budget(tmp_path, uninterrupted, capsys):
+    short = tmp_path / "short"
+    _finish(_cli([w for w in RESUMABLE if not w.startswith("total_steps")] + ["total_steps=6000", "devices=1",
+                                                                             f"out={short}"]))
+    assert max(r["iteration"] for r in _rows(short)) < 59
+    assert main([f"resume={short}", "agent.lr=0.1"]) == 2
+    assert "only total_steps= may extend it" in capsys.readouterr().err
+    assert main([f"resume={short}", "total_steps=5000"]) == 2
+    assert "a run can be extended, not shortened" in capsys.readouterr().err
+    out = _finish(_cli([f"resume={short}", "total_steps=12000", "devices=1"]))
+    assert "resumed after iteration" in out
+    a, b = _rows(uninterrupted), _rows(short)
+    evals = ("eval_return", "eval_length")
+    assert _without(a, *evals) == _without(b, *evals)  # every update the same
+    # the evaluations too, but for the one the short run made at its own end
+    assert [r for r in a if "eval_return" in r] == [r for r in b if "eval_return" in r and r in a]
+    record = json.loads((short / "config.json").read_text())
+    assert record["run"]["total_steps"] == 12000 and "total_steps=12000" in record["argv"]
 
 
 def test_resume_before_the_first_checkpoint_starts_over(tmp_path, uninterrupted):
@@ -236,6 +313,11 @@ def test_nan_guard_names_iteration_and_seed_and_keeps_the_last_good_checkpoint(t
     checkpoints.close()
     rows = _rows(out)
     assert max(r["iteration"] for r in rows) == 7  # rows up to the bad chunk, kept for diagnosis
+    # rlx.plot marks where the run stopped
+    from rlx.plot import load_curves
+
+    curves = load_curves(str(out))
+    assert all(c.stopped == "stopped: the agent state (params) not finite at iteration 7" for c in curves)
 
 
 def _planted_nan_metric_agent(at_iteration: int):
