@@ -82,14 +82,16 @@ class BraxEnv(Env):
         if int(episode_length) < 1:
             raise ValueError(f"episode_length must be at least 1, got {episode_length}")
         self.episode_length = int(episode_length)
+        self._observation_size = None
 
     @property
     def default_params(self):
         return None
 
     def observation_space(self, params=None):
-        n = self.env.observation_size
-        return gymnasium.spaces.Box(-np.inf, np.inf, (n,), np.float32)
+        if self._observation_size is None:  # Brax finds it by running a reset: ~1 s of tracing each time
+            self._observation_size = self.env.observation_size
+        return gymnasium.spaces.Box(-np.inf, np.inf, (self._observation_size,), np.float32)
 
     def action_space(self, params=None):
         return gymnasium.spaces.Box(-1.0, 1.0, (self.env.action_size,), np.float32)

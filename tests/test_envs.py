@@ -282,3 +282,11 @@ def test_deep_sea_has_bsuite_semantics():
     for t in range(n):
         obs, state, reward, terminated, truncated, info = env.step(jax.random.key(t), state, 0)
     assert bool(terminated) and int(obs) == 0  # ended after n steps and reset to the start
+
+
+def test_brax_reacher_is_a_50_step_reach_and_the_others_run_1000():
+    """gymnasium's Reacher-v5 (the VR-PG papers' Reacher-v2) ends after 50 steps; Brax's own default is 1,000."""
+    assert make("reacher").max_steps() == 50 and make("hopper").max_steps() == 1000
+    assert make("reacher", episode_length=1000).max_steps() == 1000
+    env = make("hopper")
+    assert env.observation_space().shape == (11,) and env.observation_space().shape == (11,)  # the second is cached
