@@ -45,7 +45,7 @@ CASES = [
     ["agent=ppo", "agent.clip=-1"], ["agent=ppo", "agent.epochs=0"], ["agent=ppo", "agent.minibatches=0"],
     ["agent=ppo", "agent.num_steps=0"], ["agent=ppo", "agent.entropy_coef=-1"], ["agent=ppo", "agent.max_grad_norm=0"],
     ["agent=ppo", "agent.minibatches=3"], ["agent=dqn", "agent.epsilon_end=1.5"], ["agent=dqn", "agent.capacity=0"],
-    ["agent=dqn", "seeds=4000", "agent.capacity=1000000"], ["agent=nac", "agent.temperature=0"],
+    ["agent=dqn", "seeds=1000000", "agent.capacity=1000000"], ["agent=nac", "agent.temperature=0"],
     ["agent=nac", "agent.width=0"], ["agent=wpo"], ["agent=pgp"], ["agent=pgp_deep"], ["agent=hyperagent", "env=hopper"],
     ["agent=wpo", "env=random_mdp", "agent.delta=0"], ["agent=wpo", "env=random_mdp", "agent.method=foo"],
     ["agent=pgp", "env=constrained_gridworld", "agent.penalty=-1"],

@@ -9,6 +9,7 @@ record as JSON.  Typed PRNG keys are stored as their raw key data.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 
@@ -24,23 +25,32 @@ def _to_saveable(tree):
     return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
 
 
+@contextlib.contextmanager
+def _quiet():
+    """Orbax's absl log lines off while it opens or reads checkpoints (errors still raise)."""
+    absl = logging.getLogger("absl")
+    level = absl.level
+    absl.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        absl.setLevel(level)
+
+
 class Checkpoints:
     """The checkpoints of one run folder, keeping the latest `keep`."""
 
     def __init__(self, run_folder: str, keep: int, read_only: bool = False):
         self.folder = os.path.abspath(os.path.join(run_folder, "checkpoints"))
-        if read_only:
-            # Orbax logs that a read-only manager is read-only, and a line of its own for
-            # each damaged file it meets; the runner says what it skips in one line.
-            logging.getLogger("absl").setLevel(logging.CRITICAL)
-        options = ocp.CheckpointManagerOptions(
-            max_to_keep=keep,
-            create=not read_only,
-            read_only=read_only,
-            enable_async_checkpointing=False,  # a checkpoint is on disk when save returns
-            cleanup_tmp_directories=not read_only,  # the half-written one a SIGKILL left
-        )
-        self.manager = ocp.CheckpointManager(self.folder, options=options)
+        with _quiet():  # orbax logs that a read-only manager is read-only, and each damaged file it lists
+            options = ocp.CheckpointManagerOptions(
+                max_to_keep=keep,
+                create=not read_only,
+                read_only=read_only,
+                enable_async_checkpointing=False,  # a checkpoint is on disk when save returns
+                cleanup_tmp_directories=not read_only,  # the half-written one a SIGKILL left
+            )
+            self.manager = ocp.CheckpointManager(self.folder, options=options)
 
     def latest(self) -> int | None:
         """The iteration count of the newest complete checkpoint (None: none yet)."""
@@ -59,7 +69,8 @@ class Checkpoints:
 
     def progress(self, iteration: int) -> dict:
         """The JSON progress record saved beside the checkpoint at `iteration`."""
-        return self.manager.restore(iteration, args=ocp.args.Composite(progress=ocp.args.JsonRestore())).progress
+        with _quiet():  # a damaged file: orbax logs its own line; the runner says what it skips
+            return self.manager.restore(iteration, args=ocp.args.Composite(progress=ocp.args.JsonRestore())).progress
 
     def restore(self, iteration: int, abstract_carry, runs: int):
         """The carry of the checkpoint at `iteration`, whole on this process's
@@ -69,7 +80,8 @@ class Checkpoints:
         device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
         saveable = jax.eval_shape(_to_saveable, abstract_carry)
         target = jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs, *s.shape[1:]), s.dtype, sharding=device), saveable)
-        restored = self.manager.restore(iteration, args=ocp.args.Composite(carry=ocp.args.StandardRestore(target)))
+        with _quiet():
+            restored = self.manager.restore(iteration, args=ocp.args.Composite(carry=ocp.args.StandardRestore(target)))
         return jax.tree.map(
             lambda data, like: jax.random.wrap_key_data(data) if _is_key(like) else data, restored.carry, abstract_carry
         )

@@ -85,7 +85,7 @@ class Range:
             for i, v in enumerate(value):
                 self.check(v, f"{where}[{i}]")
             return
-        if not math.isfinite(value):
+        if isinstance(value, float) and not math.isfinite(value):  # (an int is finite, however large)
             raise ConfigError(f"{where} must be a finite number, got {value!r}")
         if self.open_low and value <= self.low:
             raise ConfigError(f"{where} must be positive, got {value!r}")
@@ -95,7 +95,7 @@ class Range:
     def describe(self) -> str:
         if self.high == math.inf:
             return "be 0 or positive" if self.low == 0 else f"be at least {self.low:g}"
-        return f"lie in [{self.low:g}, {self.high:g}]"
+        return f"lie in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
 
 
 ANY = Range()
@@ -104,16 +104,16 @@ NONNEGATIVE = Range(0.0)
 COUNT = Range(1)  # sizes, widths, counts of steps, envs, epochs
 UNIT = Range(0.0, 1.0)  # probabilities, discounts, mixing weights
 # What each numeric field may take, by name, for every config in rlx (the
-# runner's and every agent's): one table, read by `validate`.  An int field
-# not named here is a count (≥ 1); a float field not named here only has to be
-# finite.  A field named here means the same thing in every agent that has it.
+# runner's, every agent's, every env's arguments): one table, read by
+# `validate`.  An int field not named here is a count (≥ 1), or ≥ 0 where its
+# default is 0 (a seed, "none"); a float field not named here only has to be
+# finite.  A field named here means the same thing everywhere it appears.
 RANGES: dict[str, Range] = {
     # the runner
     "seed": NONNEGATIVE, "checkpoint_every": NONNEGATIVE, "eval_every": NONNEGATIVE, "devices": NONNEGATIVE,
     "process_id": NONNEGATIVE,
     # agents: 0 = "the env's own" or "none"
-    "horizon": NONNEGATIVE, "learning_starts": NONNEGATIVE, "epsilon_steps": NONNEGATIVE,
-    "lr_decay_iterations": NONNEGATIVE,
+    "horizon": NONNEGATIVE, "learning_starts": NONNEGATIVE, "lr_decay_iterations": NONNEGATIVE,
     # step sizes, radii, scales that divide or bound
     "lr": POSITIVE, "critic_lr": POSITIVE, "natural_lr": POSITIVE, "dual_lr": POSITIVE, "max_grad_norm": POSITIVE,
     "kl_radius": POSITIVE, "natural_radius": POSITIVE, "critic_radius": POSITIVE, "clip": POSITIVE,
@@ -127,24 +127,26 @@ RANGES: dict[str, Range] = {
 }
 
 
-def field_range(name: str, annotation: Any) -> Range:
-    """The Range of a field, from RANGES or from its type (ints and tuples of
-    ints are counts; floats any finite number)."""
+def field_range(name: str, annotation: Any, default: Any = None) -> Range:
+    """The Range of a field, from RANGES or from its type and default (ints
+    and tuples of ints are counts, ≥ 0 where the default is 0; floats any
+    finite number)."""
     if name in RANGES:
         return RANGES[name]
     types_ = {annotation, *typing.get_args(annotation)}
     if int in types_ and float not in types_ or any(typing.get_args(t) and int in typing.get_args(t) for t in types_):
-        return COUNT
+        return NONNEGATIVE if default == 0 and not isinstance(default, bool) else COUNT
     return ANY
 
 
 def validate(instance, group: str = "") -> None:
     """ConfigError naming the first numeric field of the dataclass `instance`
     outside its Range (rlx.config.RANGES): one place for every config."""
+    defaults = {f.name: f.default for f in dataclasses.fields(instance)}
     for name, annotation in field_types(type(instance)).items():
         value = getattr(instance, name)
         if isinstance(value, (int, float, tuple, list)) and not isinstance(value, bool):
-            field_range(name, annotation).check(value, f"{group}{name}")
+            field_range(name, annotation, defaults[name]).check(value, f"{group}{name}")
 
 
 def validate_kwargs(fn, kwargs: dict[str, Any], group: str) -> None:
@@ -161,7 +163,7 @@ def validate_kwargs(fn, kwargs: dict[str, Any], group: str) -> None:
             continue
         default = param.default
         annotation = hints.get(name, type(default) if default is not inspect.Parameter.empty else Any)
-        field_range(name, annotation).check(value, f"{group}{name}")
+        field_range(name, annotation, default).check(value, f"{group}{name}")
 
 
 def _closest(name: str, choices) -> str:
@@ -347,7 +349,7 @@ def parse_sweep(instance, sweep: dict[str, str]) -> dict[str, list]:
             raise ConfigError(f"{where}: only numeric fields can be swept, agent.{name} is {annotation}")
         grid[name] = [coerce(v, annotation, f"{where}[{i}]") for i, v in enumerate(values)]
         for i, v in enumerate(grid[name]):
-            field_range(name, annotation).check(v, f"{where}[{i}]")
+            field_range(name, annotation, fields[name].default).check(v, f"{where}[{i}]")
         if any(v is None for v in grid[name]):
             raise ConfigError(f"{where}: values must be numbers, got None")
         twice = next((v for i, v in enumerate(grid[name]) if v in grid[name][:i]), None)

@@ -92,6 +92,13 @@ def gather(tree):
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
+def any_process(flag: bool) -> bool:
+    """Whether `flag` holds on any process (itself with one process)."""
+    if jax.process_count() == 1:
+        return flag
+    return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+
+
 def agree(failed: bool) -> bool:
     """Process 0's `failed`, on every process (itself with one process)."""
     if jax.process_count() == 1:

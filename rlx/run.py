@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import inspect
 import itertools
 import json
 import math
-import inspect
 import os
 import re
 import signal
@@ -150,7 +150,8 @@ def plan(argv: list[str]) -> Plan:
     validate(run)
     extending = False
     if resuming:
-        budget = saved.get("run", {}).get("total_steps", run.total_steps)
+        saved_run = saved.get("run") if isinstance(saved.get("run"), dict) else {}
+        budget = saved_run.get("total_steps", run.total_steps)
         if run.total_steps < budget:
             raise ConfigError(f"resume={run.out}: total_steps={run.total_steps} is below the run's budget of "
                               f"{budget}; a run can be extended, not shortened")
@@ -165,7 +166,7 @@ def plan(argv: list[str]) -> Plan:
         except ImportError:
             raise ConfigError("wandb= needs the wandb package: pip install wandb") from None
     devices.configure(run)
-    _compile_cache(run.compile_cache)
+    _compile_cache(run.compile_cache, given="compile_cache" in run_over or "RLX_COMPILE_CACHE" in os.environ)
     try:
         agent = agents.get(run.agent)
         env_factory = envs.factory(run.env)
@@ -213,8 +214,9 @@ def plan(argv: list[str]) -> Plan:
         iterations = max(1, math.ceil(run.total_steps / steps_per_update))
         num_chunks = math.ceil(iterations / run.log_every)
         chunk = math.ceil(iterations / num_chunks)
-        if extending:  # the run's own chunks, so the iterations it has run stay whole chunks
-            chunk = int(saved.get("chunk", chunk))
+        if resuming and isinstance(saved.get("chunk"), int) and saved["chunk"] >= 1:
+            # the run's own chunks (an extended run's budget would chunk differently)
+            chunk = saved["chunk"]
             num_chunks = math.ceil(iterations / chunk)
         # Trace and lower (not compile) the chunk program now, so that a bad
         # static choice in the agent config surfaces here as one line; the
@@ -233,7 +235,7 @@ def plan(argv: list[str]) -> Plan:
             out = run.out if resuming else _claim_run_folder(run)
             lock = _lock(out)
             if resuming:
-                resume_points = _resume_points(out, num_runs, num_chunks)
+                resume_points = _resume_points(out, num_runs, num_chunks, chunk)
         except ConfigError as err:
             if lock is not None:
                 lock.close()  # releases it
@@ -241,27 +243,34 @@ def plan(argv: list[str]) -> Plan:
     if devices.agree(error is not None):
         raise error or ConfigError("process 0 could not start the run (its own error says why)")
     if resuming and not main_process:
-        resume_points = _resume_points(out, num_runs, num_chunks, quiet=True)
+        resume_points = _resume_points(out, num_runs, num_chunks, chunk, quiet=True)
     job = [w for w in argv if w.split("=", 1)[0] not in ("out", "resume") + PLACEMENT_KEYS]
     return Plan(run, job, agent, agent_config, env, env_kwargs, env_defaults, sweep, points, configs, seeds, num_runs,
                 sharding, steps_per_update, chunk, num_chunks, out, resume_points, resuming, extending, programs, lowered, trace_s,
                 lock)
 
 
-def _compile_cache(folder: str) -> None:
+def _compile_cache(folder: str, given: bool) -> None:
     """JAX's persistent compilation cache in `folder` ("" = off): a rerun of a
-    job loads its compiled programs instead of compiling them again."""
-    if not folder:
-        jax.config.update("jax_enable_compilation_cache", False)
-        return
-    folder = os.path.expanduser(folder)
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"compile_cache={folder}: cannot create it ({err.strerror}); give another or compile_cache=") from None
-    jax.config.update("jax_enable_compilation_cache", True)
-    jax.config.update("jax_compilation_cache_dir", folder)
-    jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+    job loads its compiled programs instead of compiling them again.  A folder
+    that cannot be made is an error when given, a warning (and no cache) when
+    it is the default.  JAX sets its cache up once a process: in one Python
+    process the first run's folder stays."""
+    if folder:
+        folder = os.path.expanduser(folder)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as err:
+            if given:
+                raise ConfigError(f"compile_cache={folder}: cannot create it ({err.strerror}); "
+                                  "give another or compile_cache=") from None
+            warn(f"no compilation cache: cannot create {folder} ({err.strerror})")
+            folder = ""
+    jax.config.update("jax_enable_compilation_cache", bool(folder))
+    if folder:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # what takes longer is kept
 
 
 def _check_memory(agent, env, config, steps_per_update: int, num_runs: int) -> None:
@@ -276,6 +285,7 @@ def _check_memory(agent, env, config, steps_per_update: int, num_runs: int) -> N
     step_bytes = 4 * (math.prod(obs) + math.prod(act or (1,)) + 8)
     per_run = state_bytes + 2 * steps_per_update * step_bytes
     have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    num_runs = math.ceil(num_runs / jax.process_count())  # this host's share
     if num_runs * per_run > 0.8 * have:
         raise ConfigError(f"{num_runs:,} runs need at least {num_runs * per_run / 2**30:,.1f} GiB "
                           f"({per_run / 2**20:,.2f} MiB a run), more than this machine's {have / 2**30:.1f} GiB: "
@@ -301,7 +311,7 @@ def warn(text: str) -> None:
     print(f"rlx.run: warning: {text}", file=sys.stderr, flush=True)
 
 
-def _resume_points(out: str, num_runs: int, num_chunks: int, quiet: bool = False) -> list[dict]:
+def _resume_points(out: str, num_runs: int, num_chunks: int, chunk: int, quiet: bool = False) -> list[dict]:
     """The progress records of the run's checkpoints whose record can be
     read, newest first, each checked against the run and its metrics file
     ([]: no checkpoint yet, start over).  A checkpoint whose record is damaged
@@ -325,7 +335,7 @@ def _resume_points(out: str, num_runs: int, num_chunks: int, quiet: bool = False
                 if not quiet:
                     warn(f"checkpoint {step} of {out} is damaged ({_one_line(err)}); skipped")
                 continue
-            _check_progress(out, step, progress, num_runs, num_chunks)
+            _check_progress(out, step, progress, num_runs, num_chunks, chunk)
             points.append({**progress, "iteration": step})
     finally:
         checkpoints.close()
@@ -334,11 +344,11 @@ def _resume_points(out: str, num_runs: int, num_chunks: int, quiet: bool = False
     return points
 
 
-def _check_progress(out: str, step: int, progress: dict, num_runs: int, num_chunks: int) -> None:
+def _check_progress(out: str, step: int, progress: dict, num_runs: int, num_chunks: int, chunk: int) -> None:
     where = f"resume={out}: checkpoint {step}"
     if progress["runs"] != num_runs or len(progress["samples"]) != progress["padded_runs"] or not (
         0 < progress["chunks_done"] <= num_chunks
-    ):
+    ) or step != progress["chunks_done"] * chunk:
         raise ConfigError(f"{where} does not fit the run's configuration")
     path = os.path.join(out, METRICS)
     size = os.path.getsize(path) if os.path.isfile(path) else -1
@@ -550,7 +560,11 @@ def _restore(p: Plan, checkpoints: Checkpoints):
             carry = checkpoints.restore(progress["iteration"], p.programs.abstract_carry(p.configs, p.seeds),
                                         progress["padded_runs"])
         except Exception as err:  # orbax's errors for a damaged or foreign checkpoint vary
-            warn(f"checkpoint {progress['iteration']} of {p.out} cannot be restored ({_one_line(err)}); skipped")
+            text = _one_line(err)
+            if isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in text or jax.process_count() > 1:
+                # out of memory is not damage; and several processes must not each pick their own
+                raise ConfigError(f"resume={p.out}: cannot restore checkpoint {progress['iteration']}: {text}") from None
+            warn(f"checkpoint {progress['iteration']} of {p.out} cannot be restored ({text}); skipped")
             continue
         # The saved runs axis was padded for the devices of that run; re-pad for these.
         return devices.put(_repad(carry, p.num_runs, len(p.seeds)), p.sharding), progress
@@ -613,6 +627,8 @@ def _execute(p: Plan, signals: _Signals) -> dict:
         applied = " ".join(f"agent.{k}={v}" for k, v in p.env_defaults.items())
         print(f"rlx.run: {run.agent}'s defaults for {agents.family(p.env)} envs: {applied}", flush=True)
     latest = p.resume_points[0] if p.resume_points else None
+    if main_process and p.resuming:
+        _forget_stop(p.out)
     if latest is not None and (latest["chunks_done"] == p.num_chunks
                                or min(latest["samples"][:n]) >= run.total_steps):
         print(f"{p.out} is already complete", flush=True)
@@ -629,7 +645,7 @@ def _execute(p: Plan, signals: _Signals) -> dict:
     if latest is not None:
         carry, resume_from = _restore(p, checkpoints)
         newer = [step for step in checkpoints.all() if step > resume_from["iteration"]]
-        if newer and main_process:  # the damaged ones: kept aside, out of the way of the saves to come
+        if newer:  # the damaged ones (one process: _restore): kept aside, out of the way of the saves to come
             checkpoints.close()
             aside = os.path.join(p.out, "damaged-checkpoints")
             os.makedirs(aside, exist_ok=True)
@@ -658,17 +674,17 @@ def _execute(p: Plan, signals: _Signals) -> dict:
     run_s, last_returns, last_eval, end = 0.0, None, None, start
     samples_at_start = int(np.mean(samples[:n]))
 
-    def save(c: int, offset_digest, done: bool) -> int:
+    def save(c: int, offset_digest) -> int:
         offset, digest = offset_digest
         # metrics_bytes: process 0's file length; orbax writes the JSON from process 0 only.
         progress = {"chunks_done": c + 1, "samples": samples.tolist(), "metrics_bytes": offset,
-                    "metrics_sha256": digest, "runs": n, "padded_runs": len(p.seeds), "finished": done}
+                    "metrics_sha256": digest, "runs": n, "padded_runs": len(p.seeds)}
         checkpoints.save((c + 1) * p.chunk, carry, progress)
         return (c + 1) * p.chunk
 
     try:
         for c in range(start, p.num_chunks):
-            if c == start and devices.agree(signals.received is not None):
+            if c == start and devices.any_process(signals.received is not None):
                 name = signal.Signals(signals.received or signal.SIGTERM).name
                 raise Interrupted(signals.received or signal.SIGTERM, f"{name} while compiling: nothing new ran; "
                                   f"python -m rlx.run resume={p.out} continues")
@@ -698,9 +714,9 @@ def _execute(p: Plan, signals: _Signals) -> dict:
                                        "seed": int(p.seeds[r])})
                 raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, seed {p.seeds[r]}{point}; "
                                 f"run stopped, {kept}. {_divergence_hint(p)}")
-            stop = devices.agree(signals.received is not None)
+            stop = devices.any_process(signals.received is not None)
             if (c + 1) % ckpt_chunks == 0 or done or stop:
-                last_saved = save(c, written, done)
+                last_saved = save(c, written)
             last_returns = metrics["episode_return"][:n, -1]
             rate = (int(np.mean(samples[:n])) - samples_at_start) * n / max(run_s, 1e-9)
             print(_progress_line(p, c, samples, last_returns, last_eval, rate), flush=True)
@@ -727,6 +743,19 @@ def _execute(p: Plan, signals: _Signals) -> dict:
     for point in summary.get("points", []):
         print(f"  {point['label']}: final return {point['final_return_mean']:.2f} ± {point['final_return_std']:.2f}")
     return summary
+
+
+def _forget_stop(out: str) -> None:
+    """A resumed run cuts the rows a NaN stop left after its last checkpoint,
+    so the stop's summary.json no longer describes the run: it goes."""
+    path = os.path.join(out, "summary.json")
+    try:
+        with open(path) as f:
+            stopped = "stopped" in json.load(f)
+    except (OSError, ValueError, TypeError):
+        return
+    if stopped:
+        os.remove(path)
 
 
 def _write_stopped(p: Plan, stopped: dict) -> None:
@@ -854,7 +883,7 @@ def _fields_help(config, group: str) -> list[str]:
     return lines
 
 
-def _help(argv: list[str]) -> None:
+def _help(argv: list[str]) -> int:
     """--help: the usage, the run's fields, every agent and env in one line;
     with agent=NAME that agent's fields, with env=NAME that env's arguments."""
     words = [w for w in argv if w not in ("-h", "--help", "help")]
@@ -876,7 +905,7 @@ def _help(argv: list[str]) -> None:
             print(f"  {name:<24} {envs.ABOUT.get(name, '')}")
         for prefix, about in envs.PREFIX_ABOUT.items():
             print(f"  {prefix + '<id>':<24} {about}")
-        return
+        return 0
     env = None
     if "env" in given:
         name = given["env"]
@@ -884,7 +913,8 @@ def _help(argv: list[str]) -> None:
             factory = envs.factory(name)
             env = envs.make(name, **coerce_kwargs(factory, env_over, "env."))
         except Exception as err:
-            print(f"rlx.run: env {name}: {_one_line(err)}")
+            print(f"rlx.run: error: env {name}: {_one_line(err)}", file=sys.stderr)
+            return 2
         else:
             print(f"env {name}: {envs.ABOUT.get(name, '')}; family {agents.family(env)}")
             print("arguments (env.<arg>=value):")
@@ -898,8 +928,8 @@ def _help(argv: list[str]) -> None:
         try:
             config = agents.config(name, env)
         except ValueError as err:
-            print(f"rlx.run: {_one_line(err)}")
-            return
+            print(f"rlx.run: error: {_one_line(err)}", file=sys.stderr)
+            return 2
         where = f" on {given['env']} ({agents.family(env)} defaults applied)" if env is not None else ""
         print(f"\nagent {name}{where}: {_first_sentence(agents.get(name).__doc__)}")
         print("fields (agent.<field>=value; ~ = sweepable: sweep.agent.<field>=[v1,v2]):")
@@ -908,13 +938,13 @@ def _help(argv: list[str]) -> None:
             print("defaults by env family (agent.<field>= overrides them):")
             for fam, values in agents.ENV_DEFAULTS[name].items():
                 print(f"  on {fam}: " + " ".join(f"agent.{k}={v}" for k, v in values.items()))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help", "help") for a in argv):
-        _help(argv)
-        return 0
+        return _help(argv)
     try:
         p = plan(argv)
     except ConfigError as err:

@@ -210,5 +210,5 @@ def test_gymnasium_mujoco_envs_work_with_the_readme_install(env_id):
     params = env.default_params
     obs, state = env.reset(jax.random.key(0), params)
     action = jnp.zeros(env.action_space(params).shape)
-    obs2, state, reward, done, info = env.step(jax.random.key(1), state, action, params)
+    obs2, state, reward, terminated, truncated, info = env.step(jax.random.key(1), state, action, params)
     assert obs2.shape == obs.shape == env.observation_space(params).shape and np.isfinite(float(reward))

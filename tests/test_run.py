@@ -83,8 +83,10 @@ SMALL = ["agent=gpomdp", "env=cartpole", "agent.batch_steps=200", "agent.horizon
         (["env=cartpole", "env.max_steps=1e400"], "env.max_steps must be an integer"),
         (["env=hopper", "env.episode_length=0"], "env.episode_length must be at least 1"),
         (["seeds=100000000"], "runs need at least"),  # memory, refused before any array is made
-        (["agent=dqn", "seeds=4000", "agent.capacity=1000000"], "more than this machine's"),
+        (["agent=dqn", "seeds=1000000", "agent.capacity=1000000"], "more than this machine's"),  # ≥ 40 TiB
         (["agent.lrr=0.1"], "unknown key agent.lrr; did you mean lr?"),  # no quotes around the key
+        (["seed=1" + "0" * 400], "seeds must lie in"),  # an int too large for a float: still one line
+        (["agent=harpg", "agent.momentum=2"], "agent.momentum must lie in (0, 1]"),
         (["compile_cache=/dev/null/cache"], "compile_cache=/dev/null/cache: cannot create it"),
     ],
 )
@@ -232,19 +234,30 @@ def test_help_lists_every_agent_and_env_in_a_line_and_an_agents_fields(capsys):
     assert "agent harpg on deepsea (tabular defaults applied)" in out and "  agent.lr: float = 10.0  ~" in out
 
 
-def test_more_devices_than_cores_is_said(capsys, tmp_path):
-    main(SMALL + ["devices=100", f"out={tmp_path / 'run'}"])  # in this process JAX has its devices already
-    assert "warning: devices=100 splits" in capsys.readouterr().err
+def test_more_devices_than_cores_is_said():
+    proc = subprocess.run([sys.executable, "-m", "rlx.run", "devices=100000", "agent=nope"], capture_output=True,
+                          text=True, timeout=120)  # refused (agent=nope) before JAX makes any device
+    assert proc.returncode == 2 and "warning: devices=100000 splits" in proc.stderr.splitlines()[0]
 
 
 def test_the_compile_cache_is_written_and_can_be_switched_off(tmp_path):
     job = [sys.executable, "-m", "rlx.run", "agent=gpomdp", "env=random_mdp", "agent.batch_steps=80", "total_steps=800",
            "seeds=2", "tensorboard=false"]
     cache = tmp_path / "cache"
-    subprocess.run(job + [f"out={tmp_path / 'a'}", f"compile_cache={cache}"], check=True, capture_output=True, timeout=240)
+    subprocess.run(job + [f"out={tmp_path / 'a'}", f"compile_cache={cache}"], check=True, capture_output=True, timeout=240,
+                   env={**os.environ, "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0"})  # however fast the compile
     assert any(cache.iterdir())  # the chunk program, at least
     env = {k: v for k, v in os.environ.items() if k != "RLX_COMPILE_CACHE"}
     off = tmp_path / "home"
     subprocess.run(job + [f"out={tmp_path / 'b'}", "compile_cache="], check=True, capture_output=True, timeout=240,
                    env={**env, "HOME": str(off)})
     assert not (off / ".cache" / "rlx").exists()  # the default folder, ~/.cache/rlx/jax, was not made
+
+
+def test_an_int_whose_default_is_0_may_be_0_and_others_are_counts():
+    from rlx import envs
+    from rlx.config import ConfigError, validate_kwargs
+
+    validate_kwargs(envs.factory("deepsea"), {"mapping_seed": 0, "size": 4}, "env.")  # a seed: 0 is its default
+    with pytest.raises(ConfigError, match="env.size must be at least 1"):
+        validate_kwargs(envs.factory("deepsea"), {"size": 0}, "env.")
