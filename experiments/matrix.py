@@ -76,6 +76,10 @@ ENV_NOTES = {
     "mountaincar_continuous": "the +100 flag is never reached at this budget: standing still (0) is the best a "
                               "policy without it can do, and the energy it spends is paid for",
     "pendulum": "needs budgets beyond this CPU run (PPO's own rise is under 4 s.e.)",
+    "halfcheetah": "10^5 steps are 100 PG batches; no return-seeking agent learns halfcheetah in them (PPO's own "
+                   "evaluation falls)",
+    "breakout": "10^5 steps are 100 PG batches of 1,000 with the γ0 tuned on cartpole/acrobot; PPO, wpo_deep and "
+                "spo_deep (many small updates) learn at this budget",
     "reacher": "50-step episodes (gymnasium's Reacher-v5; Brax's own 1,000 made the PG agents diverge or fall). "
                "The mean action of a first policy already holds the arm still (≈ −12: the distance to the target); "
                "beating it means reaching the target, which the paper's curves do over 10^6–10^7 steps",
