@@ -36,8 +36,6 @@ def configure(run: RunConfig) -> None:
             jax.distributed.initialize(run.coordinator, run.num_processes, run.process_id)
         except RuntimeError as err:
             raise ConfigError(f"jax.distributed could not start: {str(err).splitlines()[0]}") from None
-    if run.devices < 0:
-        raise ConfigError(f"devices must be 0 (one a core) or positive, got {run.devices}")
     if "xla_force_host_platform_device_count" in os.environ.get("XLA_FLAGS", ""):
         if run.devices:
             raise ConfigError("devices= and XLA_FLAGS=--xla_force_host_platform_device_count both split the host; give one")

@@ -11,17 +11,22 @@ import os
 METRICS = "metrics.jsonl"
 
 
-def prefix_digest(path: str, num_bytes: int) -> str:
-    """The SHA-256 (hex) of the first `num_bytes` bytes of the file at `path`."""
+def _sha256(path: str, num_bytes: float = math.inf):
+    """A SHA-256 object fed the first `num_bytes` bytes (all: inf) of the file at `path`."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         while num_bytes > 0:
-            block = f.read(min(num_bytes, 1 << 20))
+            block = f.read(int(min(num_bytes, 1 << 20)))
             if not block:
                 break
             digest.update(block)
             num_bytes -= len(block)
-    return digest.hexdigest()
+    return digest
+
+
+def prefix_digest(path: str, num_bytes: int) -> str:
+    """The SHA-256 (hex) of the first `num_bytes` bytes of the file at `path`."""
+    return _sha256(path, num_bytes).hexdigest()
 
 
 class RunLog:
@@ -39,10 +44,7 @@ class RunLog:
         self.path = os.path.join(out, METRICS)
         if truncate_to is not None:
             os.truncate(self.path, truncate_to)
-        self.digest = hashlib.sha256()
-        with open(self.path, "rb") as f:  # the rows kept: the checksum continues from them
-            for block in iter(lambda: f.read(1 << 20), b""):
-                self.digest.update(block)
+        self.digest = _sha256(self.path)  # the rows kept: the checksum continues from them
         self.file = open(self.path, "ab")
         self.tensorboard = None
         if tensorboard:
