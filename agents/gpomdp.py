@@ -9,7 +9,7 @@ those of ALGORITHMS.md ("Notation"), implemented in `rlx.estimators`:
     θ_{t+1} = θ_t + γ_t · mean_{i≤N} g(τ_i, θ_t)
 
 Every iteration samples whole episodes until ≥ B = `batch_steps` valid steps
-and takes g as their per-step mean (`rlx.pg.step_divisor`), with the linear
+and takes g as their per-step mean (`rlx.agents.shared.pg.step_divisor`), with the linear
 feature baseline fitted on the previous batch, as the official code of
 Fatkhullin et al. (ICML 2023) does.  The step-size schedule is that code's
 vanilla PG one, γ_t = γ0·(2/(t+2))^{2/3}, and γ0 = 0.02 their Walker tuning
@@ -24,14 +24,14 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rlx import pg
-from rlx.config import static
+from rlx.agents.shared import pg
+from rlx.fields import static
 from rlx.schedules import harmonic_power
 
 
 @struct.dataclass
 class Config(pg.PGConfig):
-    # the shared fields (N, H, estimator, baseline, policy, γ0 = lr, γ, …): rlx.pg.PGConfig
+    # the shared fields (N, H, estimator, baseline, policy, γ0 = lr, γ, …): rlx.agents.shared.pg.PGConfig
     optimizer: str = static("sgd")  # "sgd" (the paper's plain step) or "adam"
     lr_schedule: str = static("pg")  # "pg": γ0·(2/(t+2))^{2/3} [official code]; "constant": γ0
     lr: float = 0.02  # γ0 [paper's Walker tuning]

@@ -27,7 +27,7 @@ The paper's "trajectory" is a batch here, as the official code sizes it:
 whole episodes until ≥ `batch_steps` (1,000) valid steps for g, and until ≥
 `hessian_steps` (32, about one episode) for B, which is not sampled at t = 0
 (there θ_t − θ_{t−1} = 0 and v_0 = 0).  Both are per-step means on one scale
-(`rlx.pg.step_divisor`), so the paper's γ0 carry over.
+(`rlx.agents.shared.pg.step_divisor`), so the paper's γ0 carry over.
 """
 
 from __future__ import annotations
@@ -37,14 +37,14 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rlx import pg
-from rlx.config import static
+from rlx.agents.shared import pg
+from rlx.fields import static
 from rlx.schedules import harmonic_power
 
 
 @struct.dataclass
 class Config(pg.PGConfig):
-    # the shared fields (N, H, estimator, baseline, policy, γ, …): rlx.pg.PGConfig
+    # the shared fields (N, H, estimator, baseline, policy, γ, …): rlx.agents.shared.pg.PGConfig
     normalized: bool = static(False)  # False: HARPG; True: N-HARPG
     hessian_steps: int = static(32)  # τ̂_t: whole episodes until ≥ this many valid steps [official code]
     lr: float = 0.002  # γ0 [paper's Walker tuning for HARPG; N-HARPG's is 0.1, the `n_harpg` preset]

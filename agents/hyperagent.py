@@ -32,7 +32,7 @@ same torso and replay with a plain linear head and ε-greedy acting.
 
 One `update` runs `num_steps` env steps of one env, each followed (after
 `learning_starts` transitions) by one gradient step on a batch from the
-on-device buffer (rlx.buffer), the target synced every `target_every` steps.
+on-device buffer (rlx.agents.shared.buffer), the target synced every `target_every` steps.
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ import optax
 from flax import linen as nn
 from flax import struct
 
-from rlx import buffer
-from rlx.config import static
+from rlx.agents.shared import buffer
+from rlx.fields import static
 from rlx.policies import encode_obs
 from rlx.rollout import track_returns
 

@@ -58,7 +58,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from rlx import exact
-from rlx.config import static
+from rlx.fields import static
 from rlx.rollout import ObsStats, collect_episodes, collect_steps, episode_discount, episode_horizon, track_returns
 
 

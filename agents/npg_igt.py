@@ -18,7 +18,7 @@ O(1/t)) and η_t = η0·(2/(t+2))^{4/5} (the theory's (t+1)^{−4/5}); with η0 
 never used.
 
 The paper's "trajectory" is a batch here: whole episodes until ≥
-`batch_steps` valid steps, g their per-step mean (`rlx.pg`).
+`batch_steps` valid steps, g their per-step mean (`rlx.agents.shared.pg`).
 The reported `episode_return` is that of τ̄_t, sampled at θ̄_t, not at θ_t.
 """
 
@@ -28,13 +28,13 @@ import jax
 import optax
 from flax import struct
 
-from rlx import pg
+from rlx.agents.shared import pg
 from rlx.schedules import harmonic_power
 
 
 @struct.dataclass
 class Config(pg.PGConfig):
-    # the shared fields (N, H, estimator, baseline, policy, γ, …): rlx.pg.PGConfig
+    # the shared fields (N, H, estimator, baseline, policy, γ, …): rlx.agents.shared.pg.PGConfig
     lr: float = 0.75  # γ0 [paper's Walker tuning (Reacher: 0.2); official code default: 0.1]
     momentum: float = 1.0  # η0 [official code default]
 

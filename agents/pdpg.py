@@ -18,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rlx import pg, utilities
+from rlx.agents.shared import convex_utility, pg
 from rlx.agents import pgp
 
 
@@ -47,9 +47,9 @@ def init(key: jax.Array, env, config: Config) -> State:
 def update(key: jax.Array, state: State, env, config: Config):
     constraint_list = pgp.constraints(env, config)
     traj = pg.sample_episodes(key, env, config, state.params, config.num_envs)
-    utility = utilities.lagrangian(utilities.entropy, constraint_list, state.multipliers)
+    utility = convex_utility.lagrangian(convex_utility.entropy, constraint_list, state.multipliers)
     lam_hat, g = pgp.pseudo_reward_step(env, config, state.params, traj, utility)
-    values = utilities.constraint_values(constraint_list, lam_hat)
+    values = convex_utility.constraint_values(constraint_list, lam_hat)
     multipliers = jnp.maximum(state.multipliers + config.dual_lr * values, 0.0)
     metrics = {**pg.episode_metrics(traj),
                **pgp.occupancy_metrics(env, config, state.params, lam_hat, constraint_list),

@@ -11,9 +11,9 @@ objective
 
 with one loop and no dual variable: every iteration samples N episodes of
 horizon H, estimates λ̂(s, a) = (1/N) Σ_n Σ_t γ^t 1[s_t = s, a_t = a], takes
-the pseudo-reward r = ∂F/∂λ at λ̂ by autodiff (`rlx.utilities`) and makes one
+the pseudo-reward r = ∂F/∂λ at λ̂ by autodiff (`rlx.agents.shared.convex_utility`) and makes one
 plain policy-gradient step on r (GPOMDP with the leave-one-out baseline,
-`rlx.pg.episodes_gradient`).
+`rlx.agents.shared.pg.episodes_gradient`).
 
 Constraints (`constraint=`): "cost" is the env's safety cost, on
 `constrained_gridworld` the hole cells: c[s, a] = −r[s, a] of the env's own
@@ -38,8 +38,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import struct
 
-from rlx import exact, pg, utilities
-from rlx.config import static
+from rlx import exact
+from rlx.agents.shared import convex_utility, pg
+from rlx.fields import static
 from rlx.rollout import Trajectories, episode_discount, episode_horizon
 
 
@@ -104,10 +105,10 @@ def constraints(env, config: Config) -> list:
         raise ValueError(f"path is a string of moves U R D L, got {config.path!r}")
     mdp, out = tabular_mdp(env), []
     if config.constraint in ("cost", "both"):
-        out.append(utilities.cost_constraint(-exact.expected_reward(mdp), config.budget))
+        out.append(convex_utility.cost_constraint(-exact.expected_reward(mdp), config.budget))
     if config.constraint in ("path", "both"):
         reference = exact.occupancy(mdp, path_policy(mdp, config.path), episode_horizon(env, config.horizon))
-        out.append(utilities.distance_constraint(reference, config.shift))
+        out.append(convex_utility.distance_constraint(reference, config.shift))
     return out
 
 
@@ -121,8 +122,8 @@ def pseudo_reward_step(env, config: Config, params, traj: Trajectories, utility)
     """λ̂ of the batch, the pseudo-reward r = ∂utility/∂λ at λ̂ + floor, and
     the policy gradient of Σ λ r estimated on the same batch."""
     mdp = tabular_mdp(env)
-    lam_hat = utilities.visitation(traj, mdp.num_states, mdp.num_actions, episode_discount(env, config.discount))
-    reward = utilities.pseudo_reward(utility, lam_hat + config.occupancy_floor)
+    lam_hat = convex_utility.visitation(traj, mdp.num_states, mdp.num_actions, episode_discount(env, config.discount))
+    reward = convex_utility.pseudo_reward(utility, lam_hat + config.occupancy_floor)
     pseudo = traj.replace(reward=reward[traj.obs, traj.action] * traj.mask)
     return lam_hat, pg.episodes_gradient(env, config, params, pseudo, config.baseline)
 
@@ -133,15 +134,15 @@ def occupancy_metrics(env, config: Config, params, lam_hat, constraint_list) -> 
     mdp = tabular_mdp(env)
     probs = policy(env, config).probs_table(params, mdp.num_states)
     lam = exact.occupancy(mdp, probs, episode_horizon(env, config.horizon))
-    return {"entropy": utilities.entropy(lam_hat), "violation": jnp.sum(utilities.violations(constraint_list, lam_hat)),
-            "exact_entropy": utilities.entropy(lam),
-            "exact_violation": jnp.sum(utilities.violations(constraint_list, lam))}
+    return {"entropy": convex_utility.entropy(lam_hat), "violation": jnp.sum(convex_utility.violations(constraint_list, lam_hat)),
+            "exact_entropy": convex_utility.entropy(lam),
+            "exact_violation": jnp.sum(convex_utility.violations(constraint_list, lam))}
 
 
 def update(key: jax.Array, state: State, env, config: Config):
     constraint_list = constraints(env, config)
     traj = pg.sample_episodes(key, env, config, state.params, config.num_envs)
-    utility = utilities.penalized(utilities.entropy, constraint_list, config.penalty)
+    utility = convex_utility.penalized(convex_utility.entropy, constraint_list, config.penalty)
     lam_hat, g = pseudo_reward_step(env, config, state.params, traj, utility)
     metrics = {**pg.episode_metrics(traj), **occupancy_metrics(env, config, state.params, lam_hat, constraint_list)}
     return State(params=pg.ascent(state.params, config.lr, g), t=state.t + 1), metrics

@@ -1,7 +1,7 @@
 """PGP on continuous tasks: the occupancy's density by a Gaussian mixture.
 
 Wolf, Fatkhullin, He 2026 (ALGORITHMS.md, PGP "Continuous"): the state
-density d̂ is a 16-component diagonal Gaussian mixture (`rlx.density`), so
+density d̂ is a 16-component diagonal Gaussian mixture (`rlx.agents.shared.density`), so
 
     log λ̂(s, a) = log d̂(s) + log π(a|s),
 
@@ -34,8 +34,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rlx import density
-from rlx.config import static
+from rlx.agents.shared import density
+from rlx.fields import static
 from rlx.policies import MLP, make_policy
 from rlx.rollout import collect_steps, gae
 

@@ -40,7 +40,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rlx.config import static
+from rlx.fields import static
 from rlx.policies import MLP, make_policy
 from rlx.rollout import ObsStats, collect_steps, episode_discount, gae, track_returns
 

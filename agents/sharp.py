@@ -31,15 +31,15 @@ from __future__ import annotations
 import jax
 from flax import struct
 
-from rlx import pg
+from rlx.agents.shared import pg
 from rlx.agents import harpg
-from rlx.config import static
+from rlx.fields import static
 from rlx.schedules import inverse_power
 
 
 @struct.dataclass
 class Config(pg.PGConfig):
-    # the shared fields (N, H, estimator, baseline, policy, γ, …): rlx.pg.PGConfig
+    # the shared fields (N, H, estimator, baseline, policy, γ, …): rlx.agents.shared.pg.PGConfig
     hessian_steps: int = static(32)  # τ^b_t: whole episodes until ≥ this many valid steps [as harpg]
     lr: float = 0.1  # η0 [rlx's choice, see the module docstring]
     momentum: float = 1.0  # α0, so that v_0 = g(τ_0, θ_0)

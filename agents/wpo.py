@@ -4,7 +4,7 @@ for comparison.
 
 Song, He, Ding, Zhao, "Provably Convergent Policy Optimization via
 Metric-aware Trust Region Methods", TMLR 2023: the trust-region problem, its
-closed forms and duals are in `rlx.trust` (labels (W1)–(W3), (S1)–(S3) of
+closed forms and duals are in `rlx.agents.shared.trust` (labels (W1)–(W3), (S1)–(S3) of
 experiments/wpo/REFERENCE.md; the paper's own equation numbers could not be
 checked, its full text was not reachable).  Each iteration:
 
@@ -28,8 +28,9 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rlx import exact, trust
-from rlx.config import static
+from rlx import exact
+from rlx.agents.shared import trust
+from rlx.fields import static
 from rlx.rollout import collect_episodes, episode_discount, episode_horizon
 
 

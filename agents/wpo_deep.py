@@ -5,7 +5,7 @@ ones discretised per dimension.
 Song, He, Ding, Zhao, "Provably Convergent Policy Optimization via
 Metric-aware Trust Region Methods", TMLR 2023 — the practical on-policy
 algorithm (experiments/wpo/REFERENCE.md A4); the closed forms (W3)/(S3) and
-the duals are in `rlx.trust`.  One update:
+the duals are in `rlx.agents.shared.trust`.  One update:
 
   1. N envs × T steps with π_θ (auto-reset, as PPO).
   2. Q_φ(s, a) regressed on the TD(λ) return of the taken action: GAE with
@@ -41,8 +41,8 @@ import numpy as np
 import optax
 from flax import struct
 
-from rlx import trust
-from rlx.config import static
+from rlx.agents.shared import trust
+from rlx.fields import static
 from rlx.policies import MLP
 from rlx.rollout import ObsStats, collect_steps, episode_discount, gae, track_returns
 

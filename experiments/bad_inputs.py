@@ -66,7 +66,7 @@ CASES = [
 
 
 def run_case(words: list[str], tmp: str) -> dict:
-    from rlx.run import main
+    from rlx.runner.main import main
 
     out = os.path.join(tmp, "run")
     argv = [w.replace(FILE, os.path.join(tmp, "file")) for w in words]

@@ -36,7 +36,7 @@ import numpy as np
 from rlx import agents
 from rlx.envs import make
 from rlx.rollout import episode_horizon
-from rlx.train import all_finite, evaluate, init_carry, run_updates
+from rlx.train import evaluate, init_carry, run_updates
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "results", "matrix")

@@ -14,7 +14,7 @@ batch's estimate is Σ over its episodes divided by `divisor`: by default the
 number of rows N, which for an episode-major batch (one episode a row,
 `rlx.rollout.collect_episodes`) is the mean over its N episodes.  A stream
 batch (`rlx.rollout.collect_batch`, whole episodes until ≥ B steps) passes a
-divisor in steps (`rlx.pg`: the official code's per-step mean), and then
+divisor in steps (`rlx.agents.shared.pg`: the official code's per-step mean), and then
 E[Σ_{k≤K} g(τ_k)] = E[K]·∇J_H by Wald's identity: the estimate points along
 ∇J_H exactly and only its length carries the factor E[K]/divisor.
 """
@@ -102,7 +102,7 @@ def score_weights(traj: Trajectories, discount, estimator: str = "gpomdp", basel
     batch of whole episodes until ≥ B steps the other episodes' number depends
     on this one's length, and the baseline would be biased); or an array
     b[n, h] of a state baseline's values b(s_h, h), which must not depend on
-    the batch (rlx.baselines fits it on the previous one) and is subtracted
+    the batch (rlx.agents.shared.baselines fits it on the previous one) and is subtracted
     as γ^h b(s_h, h), so Σ_t γ^t r_t − γ^h b estimates with the same
     restarted-return scale as the official code's A = R_h − b(s_h).
     """

@@ -81,7 +81,7 @@ def state_distributions(mdp: TabularMDP, probs: jax.Array, horizon: int) -> jax.
 def solve(a: jax.Array, b: jax.Array) -> jax.Array:
     """x with a x = b by Gauss–Jordan elimination without pivoting in plain
     jnp, for a = I − γP_π or its transpose (here) or a symmetric positive
-    definite matrix (rlx.baselines): no pivot is needed for either, and the
+    definite matrix (rlx.agents.shared.baselines): no pivot is needed for either, and the
     elimination is stable (I − γP_π is diagonally dominant, Σ_j γP_π[s, j] ≤ γ ≤ 1).  No LAPACK: two LAPACK calls that
     XLA's CPU runtime runs at once (a vmapped solve beside another) wait on
     each other's threads and deadlock a 2-core machine (see

@@ -1,4 +1,4 @@
-"""The on-device replay buffer (rlx.buffer): insertion order, wrap-around at
+"""The on-device replay buffer (rlx.agents.shared.buffer): insertion order, wrap-around at
 capacity, sampling only filled slots, and jit/vmap over seeds."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlx import buffer
+from rlx.agents.shared import buffer
 
 
 def _items(start, n):

@@ -206,7 +206,7 @@ def _drop_crossing_episode(traj, min_steps):
 
 @pytest.fixture(scope="module")
 def stream_estimates():
-    from rlx import baselines
+    from rlx.agents.shared import baselines
     from rlx.rollout import collect_batch
 
     mdp, env, policy, params, v = _problem("grid")
@@ -260,7 +260,7 @@ def test_planted_inclusion_by_length_is_caught(stream_estimates):
 def test_linear_baseline_recovers_a_linear_return():
     """With γ = 0 the restarted return is the reward; rewards that are a
     linear function of φ(s, h) are fitted back to their coefficients."""
-    from rlx import baselines
+    from rlx.agents.shared import baselines
     from rlx.rollout import Trajectories
 
     k1, k2, k3 = jax.random.split(jax.random.key(4), 3)

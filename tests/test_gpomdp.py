@@ -33,7 +33,7 @@ def test_gpomdp_learns_cartpole_with_its_defaults():
 def test_gpomdp_climbs_toward_the_exact_optimum():
     mdp = random_mdp(jax.random.key(11), 4, 3, 0.9, 10)
     env = TabularEnv(mdp)
-    # 32 episodes of H = 10 an iteration; γ0 on the per-step scale (rlx.pg.step_divisor:
+    # 32 episodes of H = 10 an iteration; γ0 on the per-step scale (rlx.agents.shared.pg.step_divisor:
     # the sum over 32 episodes / 320 steps), so 10 here is a step of 1 on the episode mean.
     config = gpomdp.Config(batch_steps=320, lr=10.0, lr_schedule="constant")  # γ: the MDP's own
     train = make_train(gpomdp, env, config, num_iterations=300)

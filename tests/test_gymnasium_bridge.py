@@ -188,7 +188,7 @@ def test_discrete_observations_and_a_time_limit_given():
 def test_runner_trains_gpomdp_on_a_gymnasium_env(tmp_path):
     # The runner compiles the agent's update with the host env inside; 20
     # iterations of whole episodes until ≥ 800 steps (H = 100) after compiling.
-    from rlx.run import main
+    from rlx.runner.main import main
 
     out = tmp_path / "r"
     argv = ["agent=gpomdp", "env=gymnasium:CartPole-v1", "seeds=2", "total_steps=16000", "env.max_steps=100",

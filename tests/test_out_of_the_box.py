@@ -13,7 +13,7 @@ import pytest
 
 from rlx import agents
 from rlx.envs import make
-from rlx.run import main
+from rlx.runner.main import main
 
 FAMILIES = {"classic": "cartpole", "control": "pendulum", "locomotion": "hopper", "tabular": "random_mdp",
             "minatar": "breakout"}

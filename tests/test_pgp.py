@@ -10,11 +10,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlx import agents, exact, utilities
+from rlx import agents, exact
+from rlx.agents.shared import convex_utility
 from rlx.agents import pgp
-from rlx.config import apply_overrides
+from rlx.runner.config import apply_overrides
 from rlx.envs import make
-from rlx.pg import sample_episodes
+from rlx.agents.shared.pg import sample_episodes
 from rlx.rollout import episode_discount
 from rlx.train import make_train
 
@@ -33,12 +34,12 @@ def grid():
 
 def test_pseudo_reward_closed_forms():
     lam = jax.random.uniform(jax.random.key(0), (5, 3), minval=0.05, maxval=2.0)
-    np.testing.assert_allclose(utilities.pseudo_reward(utilities.entropy, lam), -jnp.log(lam) - 1.0, rtol=1e-5)
+    np.testing.assert_allclose(convex_utility.pseudo_reward(convex_utility.entropy, lam), -jnp.log(lam) - 1.0, rtol=1e-5)
     cost = (jnp.arange(15).reshape(5, 3) % 4 == 0).astype(jnp.float32)
     for budget in (0.5, 100.0):  # violated, then slack (no penalty gradient)
-        utility = utilities.penalized(utilities.entropy, [utilities.cost_constraint(cost, budget)], 7.0)
+        utility = convex_utility.penalized(convex_utility.entropy, [convex_utility.cost_constraint(cost, budget)], 7.0)
         excess = max(float(jnp.sum(lam * cost)) - budget, 0.0)
-        np.testing.assert_allclose(utilities.pseudo_reward(utility, lam),
+        np.testing.assert_allclose(convex_utility.pseudo_reward(utility, lam),
                                    -jnp.log(lam) - 1.0 - 2 * 7.0 * excess * cost, rtol=1e-5, atol=1e-5)
     assert float(jnp.sum(lam * cost)) - 0.5 > 0.1  # the first budget really binds
 
@@ -46,7 +47,7 @@ def test_pseudo_reward_closed_forms():
 def _estimate(env, params, config, num_episodes, key, discount=None):
     traj = sample_episodes(key, env, config, params, num_episodes)
     gamma = episode_discount(env, None) if discount is None else discount
-    per_episode = jax.vmap(lambda t: utilities.visitation(t, env.mdp.num_states, env.mdp.num_actions, gamma))(
+    per_episode = jax.vmap(lambda t: convex_utility.visitation(t, env.mdp.num_states, env.mdp.num_actions, gamma))(
         jax.tree.map(lambda x: x[:, None], traj))  # each episode's own λ̂, [N, S, A]
     return np.asarray(per_episode)
 
@@ -83,15 +84,15 @@ def test_constrained_optimum_is_certified(grid):
     np.testing.assert_allclose(exact.occupancy(env.mdp, jnp.asarray(probs, jnp.float32), None), lam, atol=1e-4)
     # duality: λ* maximises H(λ) − μ*(Σ λ c − budget) over all occupancies, so
     # no perturbation of its policy, feasible or not, does better
-    best = float(utilities.entropy(jnp.asarray(lam)))
+    best = float(convex_utility.entropy(jnp.asarray(lam)))
     noise = jax.random.dirichlet(jax.random.key(0), jnp.ones(4), (40, env.mdp.num_states))
     others = jax.vmap(lambda p: exact.occupancy(env.mdp, p, None))(jnp.asarray(0.9 * probs + 0.1 * noise, jnp.float32))
-    entropies = np.asarray(jax.vmap(utilities.entropy)(others))
+    entropies = np.asarray(jax.vmap(convex_utility.entropy)(others))
     excess = np.asarray(jnp.sum(others * cost, axis=(1, 2))) - BUDGET
     assert np.all(entropies - mu * excess < best)
     assert np.any(entropies > best)  # power: without the multiplier some perturbation "wins"
     free, _, _ = exact.max_entropy_occupancy(env.mdp)
-    assert float(utilities.entropy(jnp.asarray(free))) > best + 1.0  # the constraint costs entropy
+    assert float(convex_utility.entropy(jnp.asarray(free))) > best + 1.0  # the constraint costs entropy
 
 
 def _train(env, name, overrides, iterations):
@@ -110,11 +111,11 @@ def test_last_iterate_near_constrained_optimum(grid, name):
     bounds.  Measured: PGP violation 0.029–0.035, H − H* +0.06–0.09; PDPG
     0.005–0.015 and −0.09–−0.07."""
     env, cost, lam_star, mu, _ = grid
-    h_star = float(utilities.entropy(jnp.asarray(lam_star)))
+    h_star = float(convex_utility.entropy(jnp.asarray(lam_star)))
     lam, _ = _train(env, name, {"penalty": "30", "num_envs": "72"}, 600)
     for seed in lam:
         violation = max(float(np.sum(seed * cost)) - BUDGET, 0.0)
-        gap = float(utilities.entropy(jnp.asarray(seed))) - h_star
+        gap = float(convex_utility.entropy(jnp.asarray(seed))) - h_star
         assert violation <= mu / (2 * 30), (violation, mu)
         assert -0.3 <= gap <= mu**2 / (2 * 30), gap
 

@@ -9,9 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rlx import agents, density
+from rlx import agents
+from rlx.agents.shared import density
 from rlx.agents import pgp_deep
-from rlx.config import apply_overrides
+from rlx.runner.config import apply_overrides
 from rlx.envs import make
 from rlx.train import make_train
 

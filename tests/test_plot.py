@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rlx import plot
+from rlx.runner import plot
 
 # Non-white pixels (any channel < 250) of the 800×500 PNG.  Measured: the blank
 # axes (no curves, `draw([])`) 13,509; the two-curve sweep of `sweep_run`

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from rlx.run import main
+from rlx.runner.main import main
 
 # A small cartpole job: 4 episodes of 50 steps an iteration.
 SMALL = ["agent=gpomdp", "env=cartpole", "agent.batch_steps=200", "agent.horizon=50", "total_steps=1200", "log_every=3"]
@@ -55,7 +55,7 @@ SMALL = ["agent=gpomdp", "env=cartpole", "agent.batch_steps=200", "agent.horizon
         (["tensorboard=maybe"], "tensorboard must be true or false"),
         (["keep_checkpoints=0"], "keep_checkpoints must be at least 1"),
         (["env=gymnasium:this:Foo-v0"], "not a registered gymnasium id"),
-        # numbers checked against their meaning (rlx.config.RANGES), before anything compiles
+        # numbers checked against their meaning (rlx.fields.RANGES), before anything compiles
         (["agent.hidden=[-4]"], "agent.hidden[0] must be at least 1, got -4"),
         (["agent.hidden=[64,0]"], "agent.hidden[1] must be at least 1"),
         (["agent.lr=1e400"], "agent.lr must be a finite number, got inf"),
@@ -204,7 +204,7 @@ def test_readme_example_runs():
 
 
 def test_png_is_an_ordinary_file_and_one_evaluation_is_too_few_points(two_runs):
-    from rlx.plot import PlotError, load_curves
+    from rlx.runner.plot import PlotError, load_curves
 
     umask = os.umask(0)
     os.umask(umask)
@@ -256,7 +256,7 @@ def test_the_compile_cache_is_written_and_can_be_switched_off(tmp_path):
 
 def test_an_int_whose_default_is_0_may_be_0_and_others_are_counts():
     from rlx import envs
-    from rlx.config import ConfigError, validate_kwargs
+    from rlx.runner.config import ConfigError, validate_kwargs
 
     validate_kwargs(envs.factory("deepsea"), {"mapping_seed": 0, "size": 4}, "env.")  # a seed: 0 is its default
     with pytest.raises(ConfigError, match="env.size must be at least 1"):

@@ -19,8 +19,8 @@ import pytest
 
 import rlx.agents
 from rlx.agents import gpomdp
-from rlx.checkpoint import Checkpoints
-from rlx.run import main
+from rlx.runner.checkpoint import Checkpoints
+from rlx.runner.main import main
 
 # Cartpole, 4 episodes of 50 steps an iteration (200 env steps).
 JOB = ["agent=gpomdp", "env=cartpole", "agent.batch_steps=200", "agent.horizon=50"]
@@ -51,7 +51,7 @@ import os, signal, sys, types
 import jax
 import rlx.agents
 from rlx.agents import gpomdp
-from rlx.run import main
+from rlx.runner.main import main
 
 def die(t):
     if (t == int(os.environ["KILL_AT"])).any():
@@ -314,7 +314,7 @@ def test_nan_guard_names_iteration_and_seed_and_keeps_the_last_good_checkpoint(t
     rows = _rows(out)
     assert max(r["iteration"] for r in rows) == 7  # rows up to the bad chunk, kept for diagnosis
     # rlx.plot marks where the run stopped
-    from rlx.plot import load_curves
+    from rlx.runner.plot import load_curves
 
     curves = load_curves(str(out))
     assert all(c.stopped == "stopped: the agent state (params) not finite at iteration 7" for c in curves)

@@ -1,4 +1,4 @@
-"""WPO/SPO/KL closed forms (rlx.trust): the dual's β against a brute-force grid,
+"""WPO/SPO/KL closed forms (rlx.agents.shared.trust): the dual's β against a brute-force grid,
 SPO → WPO as λ grows, and exact-advantage WPO improving J at every step."""
 
 from __future__ import annotations
@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from rlx.envs import tabular
 
-from rlx import exact, trust
+from rlx import exact
+from rlx.agents.shared import trust
 
 
 def _problem(seed, num_states=4, num_actions=5):

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 from helpers import flat, hvp_terms, z_scores
 
-from rlx import agents, exact, pg
+from rlx import agents, exact
+from rlx.agents.shared import pg
 from rlx.envs import make
 from rlx.envs.tabular import TabularEnv, gridworld, random_mdp
 from rlx.estimators import hessian_vector_product, score_weights
@@ -271,7 +272,7 @@ def test_vmapped_run_equals_a_plain_call():
 
 
 def test_n_harpg_preset_runs_from_the_command_line(tmp_path, capsys):
-    from rlx.run import main
+    from rlx.runner.main import main
 
     out = tmp_path / "run"
     argv = ["agent=n_harpg", "env=gridworld", "seeds=2", "total_steps=3000", "agent.batch_steps=200", f"out={out}"]

@@ -22,7 +22,7 @@ import numpy as np
 
 from rlx import agents
 from rlx.agents import hyperagent
-from rlx.config import apply_overrides
+from rlx.runner.config import apply_overrides
 from rlx.envs import make
 from rlx.train import make_train
 

@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rlx import agents, exact, utilities
+from rlx import agents, exact
+from rlx.agents.shared import convex_utility
 from rlx.envs import make
 from rlx.train import make_train
 
@@ -61,7 +62,7 @@ def main() -> None:
     env = make("constrained_gridworld", discount=0.9, horizon=60)
     cost = -np.asarray(exact.expected_reward(env.mdp))
     lam_star, mu_star, residual = exact.max_entropy_occupancy(env.mdp, cost, agents.config("pgp").budget)
-    h_star = float(utilities.entropy(jnp.asarray(lam_star)))
+    h_star = float(convex_utility.entropy(jnp.asarray(lam_star)))
     print(f"constrained optimum H* = {h_star:.3f} (μ* = {mu_star:.2f}, flow residual {residual:.1e})")
     results, rows = {}, []
     for name in ("pgp", "pdpg"):

@@ -23,7 +23,7 @@ from rlx import agents
 from rlx.envs import make
 
 # The paper's tuned γ0 [ALGORITHMS.md], on the official code's per-step scale,
-# which rlx's estimates share (rlx.pg.step_divisor), so they carry over as they
+# which rlx's estimates share (rlx.agents.shared.pg.step_divisor), so they carry over as they
 # are; SHARP, which the paper did not run, gets N-HARPG's.  Batches are the
 # official code's (the agents' defaults): whole episodes until ≥ 1,000 steps,
 # the Hessian batch until ≥ 32.

@@ -1,8 +1,5 @@
-"""Configs: static fields, and `key=value` overrides parsed as data.
-
-An agent's `Config` is a `flax.struct.dataclass`: numeric fields are pytree
-leaves (traced, so a sweep can vmap them); fields declared with `static(...)`
-shape the program and live in the treedef.
+"""The runner's own fields (`RunConfig`), and `key=value` overrides parsed as data
+into any config declared with `rlx.fields`.
 
 Overrides are parsed with `ast.literal_eval` (numbers, booleans, strings,
 lists; never code) and checked against the field's annotated type, so a typo
@@ -15,24 +12,25 @@ import ast
 import dataclasses
 import difflib
 import inspect
-import math
 import re
 import types
 import typing
 from typing import Any
 
-from flax import struct
+from rlx.fields import ConfigError, check_choice, choices, field_range, field_types
 
 
-class ConfigError(ValueError):
-    """A bad override; its message is one line meant for the user."""
+def bookkeeping(default):
+    """A run field that says how a run is kept, not what it computes: left out of
+    a run's label (rlx.plot) and free to differ between runs that must agree."""
+    return dataclasses.field(default=default, metadata={"role": "bookkeeping"})
 
 
-def static(default):
-    """A config field that shapes the program (not traced, not sweepable)."""
-    if isinstance(default, (list, dict, set)):
-        raise TypeError("static defaults must be immutable (use a tuple)")
-    return struct.field(pytree_node=False, default=default)
+def placement(default):
+    """A bookkeeping field that says where a job runs (devices, processes, the
+    compile cache): the only fields that may accompany resume= (besides
+    total_steps=, which extends a run)."""
+    return dataclasses.field(default=default, metadata={"role": "placement"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,129 +39,36 @@ class RunConfig:
 
     agent: str = "gpomdp"  # agent name (rlx.agents)
     env: str = "cartpole"  # env name (rlx.envs)
-    seed: int = 0  # first seed; seed i of the run uses jax.random.key(seed + i)
-    seeds: int = 8  # how many seeds, vmapped in one program
+    seed: int = bookkeeping(0)  # first seed; seed i of the run uses jax.random.key(seed + i)
+    seeds: int = bookkeeping(8)  # how many seeds, vmapped in one program
     total_steps: int = 500_000  # env-step budget per seed (rounded up to whole chunks)
-    out: str = ""  # run folder; "" = runs/<agent>-<env>-<time>
-    log_every: int = 10  # iterations per compiled chunk (one progress line a chunk)
-    checkpoint_every: int = 100  # iterations between Orbax checkpoints (rounded up to whole chunks); 0 = only at the end
-    keep_checkpoints: int = 3  # how many of the latest checkpoints to keep (at least 1)
-    eval_every: int = 100  # iterations between deterministic evaluations (rounded up to chunks); 0 = never
-    eval_episodes: int = 10  # episodes a seed in each evaluation (greedy or mean action)
-    resume: str = ""  # a run folder to continue from its latest checkpoint (the job is read back from its
+    out: str = bookkeeping("")  # run folder; "" = runs/<agent>-<env>-<time>
+    log_every: int = bookkeeping(10)  # iterations per compiled chunk (one progress line a chunk)
+    checkpoint_every: int = bookkeeping(100)  # iterations between Orbax checkpoints (rounded up to whole chunks); 0 = only at the end
+    keep_checkpoints: int = bookkeeping(3)  # how many of the latest checkpoints to keep (at least 1)
+    eval_every: int = bookkeeping(100)  # iterations between deterministic evaluations (rounded up to chunks); 0 = never
+    eval_episodes: int = bookkeeping(10)  # episodes a seed in each evaluation (greedy or mean action)
+    resume: str = bookkeeping("")  # a run folder to continue from its latest checkpoint (the job is read back from its
     #   config.json; beside it only total_steps=, to extend the run, devices= and the multi-host keys)
-    tensorboard: bool = True  # TensorBoard event files in <out>/tb
-    wandb: str = ""  # a Weights & Biases project to log to ("" = off; needs `pip install wandb`)
-    devices: int = 0  # CPU only: XLA devices to split the host into; 0 = one a core
-    compile_cache: str = "~/.cache/rlx/jax"  # JAX's persistent compilation cache (a rerun skips most of its
+    tensorboard: bool = bookkeeping(True)  # TensorBoard event files in <out>/tb
+    wandb: str = bookkeeping("")  # a Weights & Biases project to log to ("" = off; needs `pip install wandb`)
+    devices: int = placement(0)  # CPU only: XLA devices to split the host into; 0 = one a core
+    compile_cache: str = placement("~/.cache/rlx/jax")  # JAX's persistent compilation cache (a rerun skips most of its
     #   compile); "" = off.  The environment variable RLX_COMPILE_CACHE sets the default
-    coordinator: str = ""  # multi-host: the jax.distributed coordinator, host:port
-    num_processes: int = 1  # multi-host: how many processes run this job
-    process_id: int = 0  # multi-host: this process's index
+    coordinator: str = placement("")  # multi-host: the jax.distributed coordinator, host:port
+    num_processes: int = placement(1)  # multi-host: how many processes run this job
+    process_id: int = placement(0)  # multi-host: this process's index
 
 
-# Run fields that say how a run is kept, not what it computes: left out of a
-# run's label (rlx.plot) and free to differ between runs that must agree.
-BOOKKEEPING = (
-    "seed", "seeds", "out", "log_every", "checkpoint_every", "keep_checkpoints", "eval_every", "eval_episodes",
-    "resume", "tensorboard", "wandb", "devices", "compile_cache", "coordinator", "num_processes", "process_id",
-)
+def run_fields(*roles: str) -> tuple[str, ...]:
+    """The RunConfig fields with one of `roles` ("bookkeeping", "placement"; a
+    placement field is bookkeeping too)."""
+    wanted = set(roles) | ({"placement"} if "bookkeeping" in roles else set())
+    return tuple(f.name for f in dataclasses.fields(RunConfig) if f.metadata.get("role") in wanted)
 
 
-@dataclasses.dataclass(frozen=True)
-class Range:
-    """The values a numeric field may take: low ≤ v ≤ high (strict where `open_low`)."""
-
-    low: float = -math.inf
-    high: float = math.inf
-    open_low: bool = False
-
-    def check(self, value, where: str) -> None:
-        if value is None or isinstance(value, (bool, str)):
-            return
-        if isinstance(value, (tuple, list)):
-            for i, v in enumerate(value):
-                self.check(v, f"{where}[{i}]")
-            return
-        if isinstance(value, float) and not math.isfinite(value):  # (an int is finite, however large)
-            raise ConfigError(f"{where} must be a finite number, got {value!r}")
-        if self.open_low and value <= self.low:
-            raise ConfigError(f"{where} must be positive, got {value!r}")
-        if value < self.low or value > self.high:
-            raise ConfigError(f"{where} must {self.describe()}, got {value!r}")
-
-    def describe(self) -> str:
-        if self.high == math.inf:
-            return "be 0 or positive" if self.low == 0 else f"be at least {self.low:g}"
-        return f"lie in {'(' if self.open_low else '['}{self.low:g}, {self.high:g}]"
-
-
-ANY = Range()
-POSITIVE = Range(0.0, open_low=True)
-NONNEGATIVE = Range(0.0)
-COUNT = Range(1)  # sizes, widths, counts of steps, envs, epochs
-UNIT = Range(0.0, 1.0)  # probabilities, discounts, mixing weights
-# What each numeric field may take, by name, for every config in rlx (the
-# runner's, every agent's, every env's arguments): one table, read by
-# `validate`.  An int field not named here is a count (≥ 1), or ≥ 0 where its
-# default is 0 (a seed, "none"); a float field not named here only has to be
-# finite.  A field named here means the same thing everywhere it appears.
-RANGES: dict[str, Range] = {
-    # the runner
-    "seed": NONNEGATIVE, "checkpoint_every": NONNEGATIVE, "eval_every": NONNEGATIVE, "devices": NONNEGATIVE,
-    "process_id": NONNEGATIVE,
-    # agents: 0 = "the env's own" or "none"
-    "horizon": NONNEGATIVE, "learning_starts": NONNEGATIVE, "lr_decay_iterations": NONNEGATIVE,
-    # step sizes, radii, scales that divide or bound
-    "lr": POSITIVE, "critic_lr": POSITIVE, "natural_lr": POSITIVE, "dual_lr": POSITIVE, "max_grad_norm": POSITIVE,
-    "kl_radius": POSITIVE, "natural_radius": POSITIVE, "critic_radius": POSITIVE, "clip": POSITIVE,
-    "temperature": POSITIVE, "delta": POSITIVE, "occupancy_floor": POSITIVE, "reference_std": POSITIVE,
-    "reward_scale": POSITIVE, "beta": POSITIVE, "lam": POSITIVE,
-    # weights of a loss or a noise: 0 switches them off
-    "value_coef": NONNEGATIVE, "entropy_coef": NONNEGATIVE, "penalty": NONNEGATIVE, "noise_scale": NONNEGATIVE,
-    "prior_std": NONNEGATIVE, "prior_scale": NONNEGATIVE, "posterior_scale": NONNEGATIVE,
-    # probabilities and discounts
-    "discount": UNIT, "gae_lambda": UNIT, "epsilon_start": UNIT, "epsilon_end": UNIT, "momentum": Range(0.0, 1.0, True),
-}
-
-
-def field_range(name: str, annotation: Any, default: Any = None) -> Range:
-    """The Range of a field, from RANGES or from its type and default (ints
-    and tuples of ints are counts, ≥ 0 where the default is 0; floats any
-    finite number)."""
-    if name in RANGES:
-        return RANGES[name]
-    types_ = {annotation, *typing.get_args(annotation)}
-    if int in types_ and float not in types_ or any(typing.get_args(t) and int in typing.get_args(t) for t in types_):
-        return NONNEGATIVE if default == 0 and not isinstance(default, bool) else COUNT
-    return ANY
-
-
-def validate(instance, group: str = "") -> None:
-    """ConfigError naming the first numeric field of the dataclass `instance`
-    outside its Range (rlx.config.RANGES): one place for every config."""
-    defaults = {f.name: f.default for f in dataclasses.fields(instance)}
-    for name, annotation in field_types(type(instance)).items():
-        value = getattr(instance, name)
-        if isinstance(value, (int, float, tuple, list)) and not isinstance(value, bool):
-            field_range(name, annotation, defaults[name]).check(value, f"{group}{name}")
-
-
-def validate_kwargs(fn, kwargs: dict[str, Any], group: str) -> None:
-    """`validate` for keyword arguments of `fn` (an env constructor), typed by
-    its signature; arguments it only takes through **kwargs need be finite."""
-    sig = inspect.signature(fn)
-    hints = typing.get_type_hints(fn)
-    for name, value in kwargs.items():
-        if isinstance(value, bool) or not isinstance(value, (int, float, tuple, list)):
-            continue
-        param = sig.parameters.get(name)
-        if param is None or param.kind is param.VAR_KEYWORD:  # only finiteness is known
-            ANY.check(value, f"{group}{name}")
-            continue
-        default = param.default
-        annotation = hints.get(name, type(default) if default is not inspect.Parameter.empty else Any)
-        field_range(name, annotation, default).check(value, f"{group}{name}")
+BOOKKEEPING = run_fields("bookkeeping")
+PLACEMENT_KEYS = run_fields("placement")
 
 
 def _closest(name: str, choices) -> str:
@@ -256,12 +161,6 @@ def field_docs(cls) -> dict[str, str]:
     return docs
 
 
-def field_types(cls) -> dict[str, Any]:
-    """Annotated types of a dataclass's fields (strings resolved)."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
-
-
 def apply_overrides(instance, overrides: dict[str, str], group: str):
     """A copy of the dataclass `instance` with `field=text` overrides applied."""
     types = field_types(type(instance))
@@ -274,8 +173,12 @@ def apply_overrides(instance, overrides: dict[str, str], group: str):
 
 
 def parse_value(text: str, annotation: Any, where: str) -> Any:
-    """The override text as the annotated type; a `str` field keeps its text."""
+    """The override text as the annotated type; a `str` field keeps its text,
+    a Literal field's text must be one of its choices."""
     if annotation is str:
+        return text
+    if choices(annotation) is not None:
+        check_choice(text, annotation, where)
         return text
     return coerce(parse_literal(text), annotation, where)
 

@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rlx import baselines
-from rlx.config import static
+from rlx.agents.shared import baselines
+from rlx.fields import static
 from rlx.estimators import hessian_vector_product, policy_gradient
 from rlx.policies import Policy, make_policy, obs_encoding
 from rlx.rollout import Trajectories, collect_batch, collect_episodes, episode_discount, episode_horizon
@@ -60,7 +60,7 @@ class PGConfig(PolicyConfig):
     num_envs: int = static(1)  # env slots that play the batch's episodes side by side (speed only;
     #   1 = the official sequential sampler)
     baseline: str = static("linear")  # "linear": the official code's feature baseline, fitted on the
-    #   previous batch (rlx.baselines; unbiased), or "none"
+    #   previous batch (rlx.agents.shared.baselines; unbiased), or "none"
 
 
 @struct.dataclass
@@ -68,7 +68,7 @@ class BatchMemory:
     """What an iteration keeps from the previous batch: the baseline fitted
     on it and its mean episode length L̄."""
 
-    baseline: jax.Array  # c of rlx.baselines, [features]
+    baseline: jax.Array  # c of rlx.agents.shared.baselines, [features]
     mean_length: jax.Array  # L̄_{t−1}; 0 before the first batch
 
 

@@ -16,7 +16,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
-from rlx.config import ConfigError, RunConfig
+from rlx.runner.config import ConfigError, RunConfig
 
 AXIS = "runs"
 

@@ -1,0 +1,973 @@
+"""The experiment runner.
+
+    python -m rlx.run                                   # gpomdp on cartpole, 8 seeds
+    python -m rlx.run agent=harpg env=hopper seeds=4 total_steps=2e5 out=runs/demo
+    python -m rlx.run sweep.agent.lr=[0.01,0.03,0.1] seeds=4   # one program: 3 values × 4 seeds
+    python -m rlx.run resume=runs/demo                  # continue from the latest checkpoint
+
+Overrides are `key=value`: the run's own fields (rlx.runner.config.RunConfig),
+`agent.<field>` for the agent's Config, `env.<arg>` for the env's constructor
+and `sweep.agent.<field>=[v1,v2,…]` for a grid over traced agent fields.  Bad
+input is one line on stderr and exit code 2, before anything compiles.
+
+Every run of a job (sweep point × seed) lies on one axis, vmapped in one
+compiled chunk of `log_every` iterations and sharded over all devices.  Between
+chunks the host writes metrics.jsonl, TensorBoard scalars and a progress line,
+evaluates every `eval_every` iterations and checkpoints every
+`checkpoint_every` iterations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import inspect
+import itertools
+import json
+import math
+import os
+import re
+import signal
+import sys
+import time
+import typing
+from types import ModuleType
+from typing import Any
+
+import jax
+import numpy as np
+
+from rlx import agents, envs
+from rlx.fields import ConfigError, field_types, validate, validate_kwargs
+from rlx.rollout import episode_horizon
+from rlx.runner import devices
+from rlx.runner.checkpoint import Checkpoints
+from rlx.runner.config import (
+    BOOKKEEPING,
+    PLACEMENT_KEYS,
+    RunConfig,
+    apply_overrides,
+    coerce_kwargs,
+    field_docs,
+    parse_literal,
+    parse_sweep,
+    split_overrides,
+    to_dict,
+)
+from rlx.runner.logs import METRICS, RunLog, prefix_digest
+from rlx.train import evaluate, init_carry, run_updates
+
+USAGE = __doc__.split("\n\n")[1]
+MAX_SEED = 2**31  # jax.random.key takes a 32-bit seed
+EVAL_STREAM = 0xE7A1  # eval keys: fold_in(key(seed), EVAL_STREAM), apart from training's
+
+
+@dataclasses.dataclass
+class Plan:
+    """Everything resolved from the command line, before compiling."""
+
+    run: RunConfig
+    argv: list[str]  # the overrides that define the job (what resume= replays)
+    agent: ModuleType
+    agent_config: Any  # the base config, before the sweep
+    env: Any
+    env_kwargs: dict
+    env_defaults: dict  # the agent fields rlx.agents.ENV_DEFAULTS set for this env's family (not overridden)
+    sweep: dict[str, list]  # agent field -> values; the grid is their product
+    points: list[dict]  # the grid, one {field: value} a point
+    configs: Any  # the agent config with every numeric field an array over runs
+    seeds: np.ndarray  # [runs] seed of each run
+    num_runs: int  # points × seeds; the arrays are padded to a multiple of the devices
+    sharding: Any
+    steps_per_update: int
+    chunk: int  # iterations per compiled chunk
+    num_chunks: int
+    out: str
+    resume_points: list[dict]  # resuming: the intact checkpoints' progress records, newest first
+    resuming: bool
+    extending: bool  # resuming with a larger total_steps than the run was started with
+    programs: Any  # Programs
+    lowered_chunk: Any  # the chunk program, traced and lowered, not yet compiled
+    trace_s: float
+    lock: Any  # the run folder's lock file, held while the run lives
+
+    @property
+    def num_iterations(self) -> int:
+        return self.chunk * self.num_chunks
+
+    def chunks_per(self, iterations: int) -> int:
+        """`iterations` rounded up to whole chunks (0 = only at the end)."""
+        return math.ceil(iterations / self.chunk) if iterations > 0 else self.num_chunks
+
+    def point_of(self, r: int) -> int:
+        """The sweep point of run r (runs are point-major: point g holds runs g·S … g·S + S − 1)."""
+        return r // self.run.seeds
+
+    def runs_of(self, g: int) -> slice:
+        return slice(g * self.run.seeds, (g + 1) * self.run.seeds)
+
+
+def _resume_argv(argv: list[str], folder: str) -> tuple[list[str], dict]:
+    """The job's own overrides, read back from the run folder's config.json
+    (a `total_steps=` given beside resume= replaces the saved one: it extends
+    the run), and the saved record."""
+    if not folder:
+        raise ConfigError("resume= needs a run folder")
+    extra = [w for w in argv if w.split("=", 1)[0] not in ("resume", "total_steps") + PLACEMENT_KEYS]
+    if extra:
+        raise ConfigError(f"resume= continues a run as it was configured (only total_steps= may extend it); "
+                          f"drop {extra[0]!r}")
+    path = os.path.join(folder, "config.json")
+    try:
+        with open(path) as f:
+            record = json.load(f)
+        saved = record["argv"]
+    except FileNotFoundError:
+        raise ConfigError(f"resume={folder}: no run there ({path} is missing)") from None
+    except (OSError, ValueError, KeyError, TypeError) as err:
+        raise ConfigError(f"resume={folder}: cannot read {path}: {_one_line(err)}") from None
+    if not isinstance(saved, list) or not all(isinstance(w, str) for w in saved):
+        raise ConfigError(f"resume={folder}: {path} has no list of overrides")
+    given = [w for w in argv if w.split("=", 1)[0] in ("total_steps",) + PLACEMENT_KEYS]
+    if any(w.startswith("total_steps=") for w in given):
+        saved = [w for w in saved if not w.startswith("total_steps=")]
+    return saved + given + [f"out={folder}"], record
+
+
+def plan(argv: list[str]) -> Plan:
+    """Parses and checks the command line; ConfigError on any bad input."""
+    run_over, _, _, _ = split_overrides(argv)
+    resuming, saved = "resume" in run_over, {}
+    if resuming:
+        argv, saved = _resume_argv(argv, run_over["resume"])
+    run_over, agent_over, env_over, sweep_over = split_overrides(argv)
+    run = apply_overrides(RunConfig(), run_over, "")
+    if "compile_cache" not in run_over and "RLX_COMPILE_CACHE" in os.environ:
+        run = dataclasses.replace(run, compile_cache=os.environ["RLX_COMPILE_CACHE"])
+    validate(run)
+    extending = False
+    if resuming:
+        saved_run = saved.get("run") if isinstance(saved.get("run"), dict) else {}
+        budget = saved_run.get("total_steps", run.total_steps)
+        if run.total_steps < budget:
+            raise ConfigError(f"resume={run.out}: total_steps={run.total_steps} is below the run's budget of "
+                              f"{budget}; a run can be extended, not shortened")
+        extending = run.total_steps > budget
+    if run.seed < 0 or run.seed + run.seeds > MAX_SEED:
+        raise ConfigError(f"seeds must lie in [0, {MAX_SEED}): got seed={run.seed} seeds={run.seeds}")
+    if run.num_processes > 1 and not run.out:
+        raise ConfigError("a multi-process run needs out=<run folder> (the same on every process)")
+    if run.wandb:
+        try:
+            import wandb  # noqa: F401
+        except ImportError:
+            raise ConfigError("wandb= needs the wandb package: pip install wandb") from None
+    devices.configure(run)
+    _compile_cache(run.compile_cache, given="compile_cache" in run_over or "RLX_COMPILE_CACHE" in os.environ)
+    try:
+        agent = agents.get(run.agent)
+        env_factory = envs.factory(run.env)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    apply_overrides(agents.config(run.agent), agent_over, "agent.")  # a bad agent key fails before the env is built
+    env_kwargs = coerce_kwargs(env_factory, env_over, "env.")
+    validate_kwargs(env_factory, env_kwargs, "env.")
+    try:
+        env = envs.make(run.env, **env_kwargs)
+    except ImportError as err:
+        raise ConfigError(f"env {run.env} needs a package that is not installed: {_one_line(err)}") from None
+    except Exception as err:  # an env constructor's own check of its arguments, whatever it raises
+        raise ConfigError(f"env {run.env}: {_one_line(err)}") from None
+    env_defaults = {k: v for k, v in agents.env_defaults(run.agent, env).items() if k not in agent_over}
+    agent_config = apply_overrides(agents.config(run.agent, env), agent_over, "agent.")
+    validate(agent_config, "agent.")
+    sweep = parse_sweep(agent_config, sweep_over)
+    host_env = getattr(env, "host_env", False)
+    if host_env and run.num_processes > 1:
+        raise ConfigError(f"env {run.env} is stepped on the host and runs in one process")
+
+    try:
+        steps_per_update = agent.env_steps_per_update(env, agent_config)
+        if steps_per_update < 1:
+            raise ValueError(f"an update must simulate at least one env step, got {steps_per_update}")
+        num_points = math.prod(len(v) for v in sweep.values())
+        _check_memory(agent, env, agent_config, steps_per_update, num_points * run.seeds)
+    except ConfigError:
+        raise
+    except ValueError as err:
+        raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
+
+    points = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
+    num_runs = len(points) * run.seeds
+    mesh = devices.run_mesh(num_runs, single_device=host_env)
+    padded = math.ceil(num_runs / mesh.size) * mesh.size  # idle copies of the last run fill the devices
+    per_run = [points[min(r, num_runs - 1) // run.seeds] for r in range(padded)]
+    seeds = np.array([run.seed + min(r, num_runs - 1) % run.seeds for r in range(padded)], np.int32)
+    configs = _batched_config(agent_config, per_run)
+    main_process = jax.process_index() == 0
+    sharding = devices.run_sharding(mesh)
+
+    try:
+        iterations = max(1, math.ceil(run.total_steps / steps_per_update))
+        num_chunks = math.ceil(iterations / run.log_every)
+        chunk = math.ceil(iterations / num_chunks)
+        if resuming and isinstance(saved.get("chunk"), int) and saved["chunk"] >= 1:
+            # the run's own chunks (an extended run's budget would chunk differently)
+            chunk = saved["chunk"]
+            num_chunks = math.ceil(iterations / chunk)
+        # Trace and lower (not compile) the chunk program now, so that a bad
+        # static choice in the agent config surfaces here as one line; the
+        # run then only compiles what was lowered.
+        t0 = time.perf_counter()
+        programs = Programs(agent, env, chunk, sharding, run.eval_episodes)
+        lowered = programs.chunk.lower(programs.placed(configs), programs.abstract_carry(configs, seeds))
+        trace_s = time.perf_counter() - t0
+    except ValueError as err:
+        raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
+    # Process 0 claims (or, resuming, checks) the run folder; the others
+    # learn whether it could, so no process is left waiting for the rest.
+    out, lock, resume_points, error = run.out, None, [], None
+    if main_process:
+        try:
+            out = run.out if resuming else _claim_run_folder(run)
+            lock = _lock(out)
+            if resuming:
+                resume_points = _resume_points(out, num_runs, num_chunks, chunk)
+        except ConfigError as err:
+            if lock is not None:
+                lock.close()  # releases it
+            error = err
+    if devices.agree(error is not None):
+        raise error or ConfigError("process 0 could not start the run (its own error says why)")
+    if resuming and not main_process:
+        resume_points = _resume_points(out, num_runs, num_chunks, chunk, quiet=True)
+    job = [w for w in argv if w.split("=", 1)[0] not in ("out", "resume") + PLACEMENT_KEYS]
+    return Plan(run, job, agent, agent_config, env, env_kwargs, env_defaults, sweep, points, configs, seeds, num_runs,
+                sharding, steps_per_update, chunk, num_chunks, out, resume_points, resuming, extending, programs, lowered, trace_s,
+                lock)
+
+
+def _compile_cache(folder: str, given: bool) -> None:
+    """JAX's persistent compilation cache in `folder` ("" = off): a rerun of a
+    job loads its compiled programs instead of compiling them again.  A folder
+    that cannot be made is an error when given, a warning (and no cache) when
+    it is the default.  JAX sets its cache up once a process: in one Python
+    process the first run's folder stays."""
+    if folder:
+        folder = os.path.expanduser(folder)
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as err:
+            if given:
+                raise ConfigError(f"compile_cache={folder}: cannot create it ({err.strerror}); "
+                                  "give another or compile_cache=") from None
+            warn(f"no compilation cache: cannot create {folder} ({err.strerror})")
+            folder = ""
+    jax.config.update("jax_enable_compilation_cache", bool(folder))
+    if folder:
+        jax.config.update("jax_compilation_cache_dir", folder)
+        if "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS" not in os.environ:
+            jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # what takes longer is kept
+
+
+def _check_memory(agent, env, config, steps_per_update: int, num_runs: int) -> None:
+    """ConfigError when the runs cannot fit in this machine's memory, before
+    anything is allocated.  A lower bound: a run's state (its shapes, traced
+    without computing) plus one update's rollout (each step's observation, action and
+    a few floats, twice over for the gradient); the compiled program needs more."""
+    carry = jax.eval_shape(lambda k: init_carry(agent, env, config, k), jax.random.key(0))
+    state_bytes = sum(x.size * x.dtype.itemsize for x in jax.tree.leaves(carry) if hasattr(x, "dtype"))
+    obs = env.observation_space(env.default_params).shape
+    act = getattr(env.action_space(env.default_params), "shape", ())
+    step_bytes = 4 * (math.prod(obs) + math.prod(act or (1,)) + 8)
+    per_run = state_bytes + 2 * steps_per_update * step_bytes
+    have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    num_runs = math.ceil(num_runs / jax.process_count())  # this host's share
+    if num_runs * per_run > 0.8 * have:
+        raise ConfigError(f"{num_runs:,} runs need at least {num_runs * per_run / 2**30:,.1f} GiB "
+                          f"({per_run / 2**20:,.2f} MiB a run), more than this machine's {have / 2**30:.1f} GiB: "
+                          "give fewer seeds or sweep points")
+
+
+def _lock(out: str):
+    """An exclusive lock on the run folder for this process's lifetime (the
+    kernel drops it when the process dies, even by SIGKILL)."""
+    f = open(os.path.join(out, ".lock"), "w")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise ConfigError(f"run folder {out} is in use by another rlx.run process") from None
+    return f
+
+
+PROGRESS_KEYS = {"chunks_done": int, "samples": list, "metrics_bytes": int, "runs": int, "padded_runs": int}
+
+
+def warn(text: str) -> None:
+    print(f"rlx.run: warning: {text}", file=sys.stderr, flush=True)
+
+
+def _resume_points(out: str, num_runs: int, num_chunks: int, chunk: int, quiet: bool = False) -> list[dict]:
+    """The progress records of the run's checkpoints whose record can be
+    read, newest first, each checked against the run and its metrics file
+    ([]: no checkpoint yet, start over).  A checkpoint whose record is damaged
+    is skipped with a warning; one that does not fit the run, or a metrics file
+    changed before the checkpoint's offset (its checksum differs), is
+    ConfigError: those are not damage that an older checkpoint repairs."""
+    checkpoints = Checkpoints(out, 1, read_only=True)
+    points, skipped = [], []
+    try:
+        try:
+            steps = sorted(checkpoints.all(), reverse=True)
+        except Exception as err:  # orbax's errors for a damaged checkpoint folder vary
+            raise ConfigError(f"resume={out}: cannot read its checkpoints: {_one_line(err)}") from None
+        for step in steps:
+            try:
+                progress = checkpoints.progress(step)
+                if not isinstance(progress, dict) or any(not isinstance(progress.get(k), t) for k, t in PROGRESS_KEYS.items()):
+                    raise ValueError("no valid progress record")
+            except Exception as err:  # a truncated or corrupt file, whatever orbax makes of it
+                skipped.append(step)
+                if not quiet:
+                    warn(f"checkpoint {step} of {out} is damaged ({_one_line(err)}); skipped")
+                continue
+            _check_progress(out, step, progress, num_runs, num_chunks, chunk)
+            points.append({**progress, "iteration": step})
+    finally:
+        checkpoints.close()
+    if skipped and not points:
+        raise ConfigError(f"resume={out}: every checkpoint is damaged ({', '.join(map(str, skipped))}); start a new run")
+    return points
+
+
+def _check_progress(out: str, step: int, progress: dict, num_runs: int, num_chunks: int, chunk: int) -> None:
+    where = f"resume={out}: checkpoint {step}"
+    if progress["runs"] != num_runs or len(progress["samples"]) != progress["padded_runs"] or not (
+        0 < progress["chunks_done"] <= num_chunks
+    ) or step != progress["chunks_done"] * chunk:
+        raise ConfigError(f"{where} does not fit the run's configuration")
+    path = os.path.join(out, METRICS)
+    size = os.path.getsize(path) if os.path.isfile(path) else -1
+    if size < progress["metrics_bytes"]:
+        raise ConfigError(f"{where} follows {progress['metrics_bytes']} bytes of {path}, which has {max(size, 0)}")
+    expected = progress.get("metrics_sha256")  # absent in checkpoints written before rlx recorded it
+    if expected is not None and prefix_digest(path, progress["metrics_bytes"]) != expected:
+        raise ConfigError(f"{where}: {path} was changed in its first {progress['metrics_bytes']} bytes (the rows the "
+                          "checkpoint follows; their checksum differs): restore the file or start a new run")
+
+
+def _batched_config(config, per_run: list[dict]):
+    """`config` with every traced (numeric) field an array over runs: run r
+    takes its sweep point's value, or the config's own; float fields as
+    float32, int fields as int32 (by their annotation)."""
+    types = field_types(type(config))
+    changes = {}
+    for field in dataclasses.fields(config):
+        if not field.metadata.get("pytree_node", True):
+            continue
+        values = [point.get(field.name, getattr(config, field.name)) for point in per_run]
+        if all(v is None for v in values):
+            continue
+        annotation = types[field.name]
+        floating = float in (annotation, *typing.get_args(annotation))
+        changes[field.name] = np.asarray(values, np.float32 if floating else None)
+        if changes[field.name].dtype.kind in "iu":
+            changes[field.name] = changes[field.name].astype(np.int32)
+    return config.replace(**changes)
+
+
+class Programs:
+    """The jitted programs of a run, each vmapped over the runs axis: `init`
+    (configs, seeds) -> carry, `chunk` (configs, carry) -> (carry, metrics),
+    `evaluate` (configs, seeds, state) -> eval metrics.  Evaluation is its own
+    program, so evaluating never recompiles the training chunk.
+
+    `init` runs whole in every process on the host-held configs and seeds,
+    and its result is sharded by `devices.put`, the same path a restored
+    checkpoint takes, so a fresh and a resumed run place their carry alike.
+    (It also kept init clear of a jaxlib 0.10 deadlock of batched LAPACK QRs
+    sharded over 2 CPU devices; the MLP init no longer calls LAPACK.)"""
+
+    def __init__(self, agent, env, chunk: int, sharding, eval_episodes: int):
+        def init(config, seed):
+            return init_carry(agent, env, config, jax.random.key(seed))
+
+        def updates(config, carry):
+            return run_updates(agent, env, config, carry, chunk, check_finite=True)
+
+        def evaluation(config, seed, state):
+            key = jax.random.fold_in(jax.random.key(seed), EVAL_STREAM)
+            horizon = episode_horizon(env, getattr(config, "horizon", 0))
+            return evaluate(agent, env, config, state, key, eval_episodes, horizon)
+
+        self.init = jax.jit(jax.vmap(init))
+        self.chunk = jax.jit(jax.vmap(updates), out_shardings=sharding, donate_argnums=1)
+        self.evaluate = jax.jit(jax.vmap(evaluation), out_shardings=sharding)
+        self.sharding = sharding
+
+    def placed(self, tree):
+        """Shapes and dtypes of `tree`, placed as the run places its arrays."""
+        return jax.tree.map(lambda s: jax.ShapeDtypeStruct(np.shape(s), s.dtype, sharding=self.sharding), tree)
+
+    def abstract_carry(self, configs, seeds):
+        return self.placed(jax.eval_shape(self.init, configs, seeds))
+
+
+def _one_line(err: Exception) -> str:
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
+
+
+def _claim_run_folder(run: RunConfig) -> str:
+    """Creates the run folder and its metrics file atomically, so two runs can
+    never write into one folder; an existing non-empty folder is refused."""
+    if run.out:
+        candidates = [run.out]
+    else:
+        stem = os.path.join("runs", f"{run.agent}-{run.env.replace(':', '_')}-{time.strftime('%Y%m%d-%H%M%S')}")
+        candidates = [stem] + [f"{stem}-{i}" for i in range(1, 100)]
+    if run.out and os.path.exists(run.out) and not os.path.isdir(run.out):
+        raise ConfigError(f"out={run.out} is a file, not a folder; give a new folder")
+    for out in candidates:
+        if os.path.exists(out) and (not os.path.isdir(out) or os.listdir(out)):
+            continue
+        try:
+            os.makedirs(out, exist_ok=True)
+            open(os.path.join(out, METRICS), "x").close()
+        except FileExistsError:
+            continue
+        except OSError as err:
+            raise ConfigError(f"cannot create run folder {out}: {err.strerror}") from None
+        return out
+    raise ConfigError(f"run folder {candidates[0]} already exists and is not empty; choose another out= or resume=")
+
+
+def _fmt_return(values: np.ndarray) -> str:
+    return f"{np.mean(values):9.2f} ± {np.std(values):7.2f}"
+
+
+def label(point: dict) -> str:
+    """A sweep point as text: 'agent.lr=0.03 agent.discount=0.9'."""
+    return " ".join(f"agent.{k}={v:g}" for k, v in point.items())
+
+
+def _record(p: Plan) -> dict:
+    """config.json: the resolved run, agent and env, and what resume= and
+    rlx.plot read back (argv, overrides, sweep)."""
+    overrides = {}
+    for word in p.argv:
+        key, text = word.split("=", 1)
+        if key not in BOOKKEEPING and key != "agent" and not key.startswith("sweep."):
+            overrides[key] = parse_literal(text)
+    return {
+        "run": to_dict(p.run),
+        "agent": to_dict(p.agent_config),
+        "env": {"name": p.run.env, **p.env_kwargs},
+        "env_family": agents.family(p.env),
+        "env_defaults": {f"agent.{k}": list(v) if isinstance(v, tuple) else v for k, v in p.env_defaults.items()},
+        "argv": p.argv,
+        "overrides": overrides,
+        "sweep": {f"agent.{k}": v for k, v in p.sweep.items()},
+        "steps_per_update": p.steps_per_update,
+        "iterations": p.num_iterations,
+        "chunk": p.chunk,
+        "jax": jax.__version__,
+        "devices": [str(d) for d in p.sharding.mesh.devices.flat],
+        "processes": jax.process_count(),
+    }
+
+
+class NonFinite(FloatingPointError):
+    """NaN or Inf in a run's state or metrics."""
+
+
+def _first_nonfinite(metrics: dict, state_finite: np.ndarray, evals: dict | None, num_runs: int):
+    """(what, run, step in chunk) of the earliest NaN or Inf among the real
+    runs — in the agent state, a metric, or the chunk's evaluation — or None."""
+    checks = {name: ~np.isfinite(v[:num_runs]) for name, v in metrics.items()}
+    checks["the agent state (params)"] = ~state_finite[:num_runs]
+    for name, v in (evals or {}).items():  # evaluated after the chunk's last update
+        bad = np.zeros_like(state_finite[:num_runs])
+        bad[:, -1] = ~np.isfinite(v[:num_runs])
+        checks[name] = bad
+    # argwhere over [step, run] lists the earliest step first
+    found = [(*np.argwhere(bad.T)[0], name) for name, bad in checks.items() if bad.any()]
+    if not found:
+        return None
+    i, r, name = min(found)
+    return name, int(r), int(i)
+
+
+def _divergence_hint(p: Plan) -> str:
+    """What to try after a NaN or Inf: most often the step size is too large
+    for the env (an unnormalised step scales with the gradient)."""
+    lr = getattr(p.agent_config, "lr", None)
+    if lr is None or "lr" in p.sweep:
+        return "The step size is the likeliest cause: try a smaller one."
+    return (f"The likeliest cause is a step size too large for {p.run.env}: agent.lr is {float(lr):g}, "
+            f"try agent.lr={float(lr) / 10:g} (or sweep.agent.lr=[{float(lr) / 100:g},{float(lr) / 10:g}])")
+
+
+class Interrupted(Exception):
+    """SIGINT or SIGTERM stopped the run at a consistent point."""
+
+    def __init__(self, signum: int, message: str):
+        super().__init__(message)
+        self.exit_code = 128 + signum  # 130 for SIGINT, 143 for SIGTERM, as a shell reports them
+
+
+class _Signals:
+    """While a run lives, SIGINT and SIGTERM (what SLURM sends before it
+    preempts a job) only raise a flag: the chunk in flight finishes, the loop
+    checkpoints and stops.  A second signal stops at once (the last checkpoint
+    is kept, the rows after it are cut on resume)."""
+
+    def __init__(self, out: str):
+        self.out, self.received, self.previous = out, None, {}
+
+    def __enter__(self):
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self.previous[signum] = signal.signal(signum, self._handle)
+            except ValueError:  # not the main thread: signals stay as they were
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            print(f"\nrlx.run: {signal.Signals(signum).name} again: stopping now; "
+                  f"python -m rlx.run resume={self.out} continues from the last checkpoint", file=sys.stderr, flush=True)
+            os._exit(128 + signum)
+        self.received = signum
+        print(f"\nrlx.run: {signal.Signals(signum).name}: stopping after the current chunk (again to stop at once)",
+              file=sys.stderr, flush=True)
+
+    def __exit__(self, *exc):
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler)
+        return False
+
+
+def _restore(p: Plan, checkpoints: Checkpoints):
+    """(carry, progress) from the newest checkpoint that restores; a damaged
+    one is skipped with a warning naming it."""
+    for progress in p.resume_points:
+        try:
+            carry = checkpoints.restore(progress["iteration"], p.programs.abstract_carry(p.configs, p.seeds),
+                                        progress["padded_runs"])
+        except Exception as err:  # orbax's errors for a damaged or foreign checkpoint vary
+            text = _one_line(err)
+            if isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in text or jax.process_count() > 1:
+                # out of memory is not damage; and several processes must not each pick their own
+                raise ConfigError(f"resume={p.out}: cannot restore checkpoint {progress['iteration']}: {text}") from None
+            warn(f"checkpoint {progress['iteration']} of {p.out} cannot be restored ({text}); skipped")
+            continue
+        # The saved runs axis was padded for the devices of that run; re-pad for these.
+        return devices.put(_repad(carry, p.num_runs, len(p.seeds)), p.sharding), progress
+    raise ConfigError(f"resume={p.out}: no checkpoint can be restored; start a new run")
+
+
+def _eta(seconds: float) -> str:
+    if not math.isfinite(seconds):
+        return "?"
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m" if seconds >= 3600 else f"{seconds // 60}m{seconds % 60:02d}s"
+
+
+def _progress_line(p: Plan, c: int, samples: np.ndarray, returns: np.ndarray, last_eval, rate: float) -> str:
+    """One progress line: iterations, samples a run, the return (mean ± std
+    over seeds; with a sweep the best and the worst point's), the latest
+    evaluation, the speed and the time left."""
+    n = p.num_runs
+    used = int(np.mean(samples[:n]))
+    left = max(p.run.total_steps - int(np.min(samples[:n])), 0) * n / rate if rate > 0 else math.inf
+    if p.sweep:
+        means = [float(np.mean(returns[p.runs_of(g)])) for g in range(len(p.points))]
+        best, worst = int(np.argmax(means)), int(np.argmin(means))
+        shown = (f"return best {means[best]:9.2f} ({label(p.points[best])})  "
+                 f"worst {means[worst]:9.2f} ({label(p.points[worst])})")
+        if last_eval is not None:
+            shown += f"  eval best {max(float(np.mean(last_eval[p.runs_of(g)])) for g in range(len(p.points))):9.2f}"
+    else:
+        shown = f"return {_fmt_return(returns)}" + ("" if last_eval is None else f"  eval {np.mean(last_eval):9.2f}")
+    return (f"iter {(c + 1) * p.chunk:6d}/{p.num_iterations}  samples {used:>12,}  {shown}  "
+            f"{rate:>11,.0f} samples/s  ETA {_eta(left)}")
+
+
+def _write_record(p: Plan, record: dict) -> None:
+    path = os.path.join(p.out, "config.json")
+    with open(path + ".tmp", "w") as f:
+        json.dump(record, f, indent=2)
+    os.replace(path + ".tmp", path)
+
+
+def execute(p: Plan) -> dict:
+    """Compiles and runs the plan, writing the run folder; returns the summary.
+    SIGINT and SIGTERM stop it at the next chunk's end with a checkpoint (Interrupted)."""
+    with _Signals(p.out) as signals:
+        return _execute(p, signals)
+
+
+def _execute(p: Plan, signals: _Signals) -> dict:
+    run, programs, n = p.run, p.programs, p.num_runs
+    main_process = jax.process_index() == 0
+    record = _record(p)
+    if main_process and (not p.resuming or p.extending):
+        _write_record(p, record)
+    print(
+        f"rlx.run: {run.agent} on {run.env}, {len(p.points)} point(s) × {run.seeds} seeds on "
+        f"{p.sharding.mesh.size} device(s), {p.num_iterations} iterations × {p.steps_per_update:,} env steps → {p.out}",
+        flush=True,
+    )
+    if p.env_defaults:
+        applied = " ".join(f"agent.{k}={v}" for k, v in p.env_defaults.items())
+        print(f"rlx.run: {run.agent}'s defaults for {agents.family(p.env)} envs: {applied}", flush=True)
+    latest = p.resume_points[0] if p.resume_points else None
+    if main_process and p.resuming:
+        _forget_stop(p.out)
+    if latest is not None and (latest["chunks_done"] == p.num_chunks
+                               or min(latest["samples"][:n]) >= run.total_steps):
+        print(f"{p.out} is already complete", flush=True)
+        return _write_summary(p, *_final_from_rows(p), 0.0, 0.0, latest["chunks_done"], latest["chunks_done"])
+
+    t0 = time.perf_counter()
+    configs = devices.put(p.configs, p.sharding)
+    seeds = devices.put(p.seeds, p.sharding)
+    checkpoints = Checkpoints(p.out, run.keep_checkpoints)
+    start, samples, truncate_to, last_saved = 0, np.zeros(len(p.seeds), np.int64), None, None
+    if p.resuming and latest is None:
+        truncate_to = 0  # killed before its first checkpoint: start over
+        print("no checkpoint yet: starting from the beginning", flush=True)
+    if latest is not None:
+        carry, resume_from = _restore(p, checkpoints)
+        newer = [step for step in checkpoints.all() if step > resume_from["iteration"]]
+        if newer:  # the damaged ones (one process: _restore): kept aside, out of the way of the saves to come
+            checkpoints.close()
+            aside = os.path.join(p.out, "damaged-checkpoints")
+            os.makedirs(aside, exist_ok=True)
+            for step in newer:
+                os.replace(os.path.join(checkpoints.folder, str(step)), os.path.join(aside, f"{step}-{time.time_ns()}"))
+            warn(f"the damaged checkpoint(s) {', '.join(map(str, newer))} were moved to {aside}")
+            checkpoints = Checkpoints(p.out, run.keep_checkpoints)
+        start, truncate_to = resume_from["chunks_done"], resume_from["metrics_bytes"]
+        samples = _repad(np.array(resume_from["samples"], np.int64), n, len(p.seeds))
+        last_saved = resume_from["iteration"]
+        print(f"resumed after iteration {last_saved} from {checkpoints.folder}", flush=True)
+    else:
+        carry = devices.put(programs.init(p.configs, p.seeds), p.sharding)
+    print(f"compiling {p.chunk} iterations of {run.agent} on {run.env} for {len(p.seeds)} runs "
+          f"(tens of seconds; a Brax env can take minutes)…", flush=True)
+    compiled = p.lowered_chunk.compile()
+    evaluation = programs.evaluate.lower(configs, seeds, carry.state).compile() if run.eval_every else None
+    compile_s = p.trace_s + time.perf_counter() - t0
+    print(f"compiled in {compile_s:.1f}s", flush=True)
+
+    log = None
+    if main_process:
+        log = RunLog(p.out, tensorboard=run.tensorboard, wandb_project=run.wandb, record=record,
+                     truncate_to=truncate_to, purge_step=(start * p.chunk + 1) * p.steps_per_update if p.resuming else None)
+    eval_chunks, ckpt_chunks = p.chunks_per(run.eval_every), p.chunks_per(run.checkpoint_every)
+    run_s, last_returns, last_eval, end = 0.0, None, None, start
+    samples_at_start = int(np.mean(samples[:n]))
+
+    def save(c: int, offset_digest) -> int:
+        offset, digest = offset_digest
+        # metrics_bytes: process 0's file length; orbax writes the JSON from process 0 only.
+        progress = {"chunks_done": c + 1, "samples": samples.tolist(), "metrics_bytes": offset,
+                    "metrics_sha256": digest, "runs": n, "padded_runs": len(p.seeds)}
+        checkpoints.save((c + 1) * p.chunk, carry, progress)
+        return (c + 1) * p.chunk
+
+    try:
+        for c in range(start, p.num_chunks):
+            if c == start and devices.any_process(signals.received is not None):
+                name = signal.Signals(signals.received or signal.SIGTERM).name
+                raise Interrupted(signals.received or signal.SIGTERM, f"{name} while compiling: nothing new ran; "
+                                  f"python -m rlx.run resume={p.out} continues")
+            t_chunk = time.perf_counter()
+            carry, metrics = compiled(configs, carry)
+            metrics = devices.gather(metrics)  # once a chunk: {name: [runs, chunk]}
+            run_s += time.perf_counter() - t_chunk
+            finite = metrics.pop("state_finite")
+            used = samples[:, None] + np.cumsum(metrics.get("transitions", np.zeros(finite.shape)), 1)
+            samples = used[:, -1].astype(np.int64)
+            # The budget is in samples (valid transitions, the papers' env steps): an update
+            # samples at least its nominal steps, so the run may end before its last chunk.
+            done = c + 1 == p.num_chunks or bool(np.all(samples[:n] >= run.total_steps))
+            evals = None
+            if evaluation is not None and ((c + 1) % eval_chunks == 0 or done):
+                evals = devices.gather(evaluation(configs, seeds, carry.state))
+                last_eval = evals["eval_return"][:n]
+            written = log.write(*_chunk_rows(p, c, metrics, evals, used)) if log else (0, "")
+            first_bad = _first_nonfinite(metrics, finite, evals, n)
+            if first_bad is not None:
+                name, r, i = first_bad
+                point = f" ({label(p.points[p.point_of(r)])})" if p.sweep else ""
+                kept = (f"the last good checkpoint is the one after {last_saved} iterations" if last_saved is not None
+                        else "no checkpoint was saved")
+                if main_process:
+                    _write_stopped(p, {"reason": "nonfinite", "what": name, "iteration": c * p.chunk + i,
+                                       "seed": int(p.seeds[r])})
+                raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, seed {p.seeds[r]}{point}; "
+                                f"run stopped, {kept}. {_divergence_hint(p)}")
+            stop = devices.any_process(signals.received is not None)
+            if (c + 1) % ckpt_chunks == 0 or done or stop:
+                last_saved = save(c, written)
+            last_returns = metrics["episode_return"][:n, -1]
+            rate = (int(np.mean(samples[:n])) - samples_at_start) * n / max(run_s, 1e-9)
+            print(_progress_line(p, c, samples, last_returns, last_eval, rate), flush=True)
+            end = c + 1
+            if done:
+                break
+            if stop:
+                name = signal.Signals(signals.received or signal.SIGTERM).name
+                raise Interrupted(signals.received or signal.SIGTERM,
+                                  f"{name}: stopped after iteration {last_saved}, checkpoint saved; "
+                                  f"continue with: python -m rlx.run resume={p.out}")
+    finally:
+        checkpoints.close()
+        if log:
+            log.close()
+    summary = _write_summary(p, last_returns, last_eval, compile_s, run_s, start, end, samples[:n])
+    print(
+        f"done: final return {_fmt_return(last_returns)} (mean ± std over {n} runs); "
+        f"{int(np.mean(samples[:n])):,} samples a run in {run_s:.1f}s "
+        f"({(np.mean(samples[:n]) - samples_at_start) * n / max(run_s, 1e-9):,.0f} samples/s) after {compile_s:.1f}s compile; "
+        f"metrics in {os.path.join(p.out, METRICS)}",
+        flush=True,
+    )
+    for point in summary.get("points", []):
+        print(f"  {point['label']}: final return {point['final_return_mean']:.2f} ± {point['final_return_std']:.2f}")
+    return summary
+
+
+def _forget_stop(out: str) -> None:
+    """A resumed run cuts the rows a NaN stop left after its last checkpoint,
+    so the stop's summary.json no longer describes the run: it goes."""
+    path = os.path.join(out, "summary.json")
+    try:
+        with open(path) as f:
+            stopped = "stopped" in json.load(f)
+    except (OSError, ValueError, TypeError):
+        return
+    if stopped:
+        os.remove(path)
+
+
+def _write_stopped(p: Plan, stopped: dict) -> None:
+    """summary.json of a run stopped by a NaN or Inf: what and where (rlx.plot
+    marks the end of its curve)."""
+    with open(os.path.join(p.out, "summary.json"), "w") as f:
+        json.dump({"agent": p.run.agent, "env": p.run.env, "stopped": stopped}, f, indent=2)
+
+
+def _repad(tree, num_runs: int, padded: int):
+    """The first `num_runs` entries of every leaf's runs axis, then copies of
+    the last run up to `padded`."""
+
+    def one(x):
+        idx = np.minimum(np.arange(padded), num_runs - 1)
+        return x[idx]
+
+    return jax.tree.map(one, tree)
+
+
+def _final_from_rows(p: Plan):
+    """(final returns, final eval returns or None) of a finished run, read back from metrics.jsonl."""
+    with open(os.path.join(p.out, METRICS)) as f:
+        rows = list(map(json.loads, f))
+    last = max(row["iteration"] for row in rows)
+    rows = [row for row in rows if row["iteration"] == last]
+    evals = [r["eval_return"] for r in rows if "eval_return" in r]
+    return np.array([r["episode_return"] for r in rows]), (np.array(evals) if evals else None)
+
+
+def _write_summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int, end: int,
+                   samples=None) -> dict:
+    """summary.json and curves.png (process 0), and the summary; chunks
+    start…end ran in this process."""
+    summary = _summary(p, last_returns, last_eval, compile_s, run_s, start, end, samples)
+    if jax.process_index() == 0:
+        with open(os.path.join(p.out, "summary.json"), "w") as f:
+            json.dump(summary, f, indent=2)
+        from rlx.runner.plot import PlotError, plot_runs
+
+        try:
+            plot_runs([p.out], os.path.join(p.out, "curves.png"))
+        except PlotError as err:
+            print(f"rlx.run: no curves.png: {err}", file=sys.stderr)
+    return summary
+
+
+def _chunk_rows(p: Plan, c: int, metrics: dict, evals: dict | None, used: np.ndarray):
+    """metrics.jsonl rows (one an iteration and run) and TensorBoard scalars
+    (means over seeds, one series a sweep point) of chunk `c`."""
+    rows, scalars = [], []
+    swept = [{f"agent.{k}": v for k, v in point.items()} for point in p.points]
+    for i in range(p.chunk):
+        it = c * p.chunk + i
+        step = (it + 1) * p.steps_per_update
+        last = i == p.chunk - 1
+        for r in range(p.num_runs):
+            row = {"iteration": it, "env_steps": step, "samples": int(used[r, i]), "seed": int(p.seeds[r])}
+            row.update(swept[p.point_of(r)])
+            row.update({k: float(v[r, i]) for k, v in metrics.items()})
+            if evals is not None and last:
+                row.update({k: float(v[r]) for k, v in evals.items()})
+            rows.append(row)
+        values = {}
+        for g, point in enumerate(p.points):
+            runs = p.runs_of(g)
+            suffix = f"/{label(point)}" if p.sweep else ""
+            values.update({f"{k}{suffix}": float(np.mean(v[runs, i])) for k, v in metrics.items()})
+            if evals is not None and last:
+                values.update({f"{k}{suffix}": float(np.mean(v[runs])) for k, v in evals.items()})
+        scalars.append((step, values))
+    return rows, scalars
+
+
+def _summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int, end: int,
+             samples=None) -> dict:
+    run, n = p.run, p.num_runs
+    iterations_run = (end - start) * p.chunk
+    summary = {
+        "agent": run.agent,
+        "env": run.env,
+        "seeds": [int(s) for s in p.seeds[:n]],
+        "iterations": end * p.chunk,
+        "env_steps_per_seed": end * p.chunk * p.steps_per_update,
+        "samples_per_seed": None if samples is None else [int(x) for x in samples],
+        "final_return_mean": float(np.mean(last_returns)),
+        "final_return_std": float(np.std(last_returns)),
+        "final_returns": [float(x) for x in last_returns],
+        "compile_seconds": compile_s,
+        "run_seconds": run_s,
+        "steps_per_second": iterations_run * p.steps_per_update * n / max(run_s, 1e-9),
+        "resumed_at_iteration": start * p.chunk if p.resuming else None,
+    }
+    if last_eval is not None:
+        summary["final_eval_return_mean"] = float(np.mean(last_eval))
+    if p.sweep:
+        summary["points"] = []
+        for g, point in enumerate(p.points):
+            mine = last_returns[p.runs_of(g)]
+            summary["points"].append({"label": label(point), "values": point, "final_return_mean": float(np.mean(mine)),
+                                      "final_return_std": float(np.std(mine))})
+    return summary
+
+
+def _first_sentence(doc: str | None) -> str:
+    text = " ".join((doc or "").strip().split("\n\n")[0].split())
+    end = re.search(r"[.:](\s|$)", text)
+    return text[: end.start()] if end else text
+
+
+def _fields_help(config, group: str) -> list[str]:
+    """One line a field of the dataclass `config`: name, type, value, ~ if
+    sweepable, and its comment."""
+    docs, types_ = field_docs(type(config)), field_types(type(config))
+    lines = []
+    for f in dataclasses.fields(config):
+        if f.name not in docs and not f.metadata.get("pytree_node", True):
+            continue  # internal
+        annotation = types_[f.name]
+        kind = str(annotation).replace("typing.", "") if typing.get_args(annotation) else annotation.__name__
+        sweepable = group == "agent." and f.metadata.get("pytree_node", True) and kind in ("int", "float", "float | None")
+        value = getattr(config, f.name)
+        lines.append(f"  {group}{f.name}: {kind} = {list(value) if isinstance(value, tuple) else value!r}"
+                     f"{'  ~' if sweepable else ''}  {docs.get(f.name, '')}".rstrip())
+    return lines
+
+
+def _help(argv: list[str]) -> int:
+    """--help: the usage, the run's fields, every agent and env in one line;
+    with agent=NAME that agent's fields, with env=NAME that env's arguments."""
+    words = [w for w in argv if w not in ("-h", "--help", "help")]
+    try:
+        given, _, env_over, _ = split_overrides(words)
+    except ConfigError:
+        given, env_over = {}, {}
+    if "agent" not in given and "env" not in given:
+        print(USAGE)
+        print("\nrun fields:")
+        print("\n".join(_fields_help(RunConfig(), "")))
+        print("\nagents (agent=NAME; `agent=NAME --help` lists its fields):")
+        for name in agents.names():
+            module, preset = agents.AGENTS[name]
+            extra = f" [{', '.join(f'{k}={v}' for k, v in preset.items())}]" if preset else ""
+            print(f"  {name:<12} {_first_sentence(agents.get(name).__doc__)}{extra}")
+        print("\nenvs (env=NAME; `env=NAME --help` lists its arguments):")
+        for name in sorted(envs.REGISTRY):
+            print(f"  {name:<24} {envs.ABOUT.get(name, '')}")
+        for prefix, about in envs.PREFIX_ABOUT.items():
+            print(f"  {prefix + '<id>':<24} {about}")
+        return 0
+    env = None
+    if "env" in given:
+        name = given["env"]
+        try:
+            factory = envs.factory(name)
+            env = envs.make(name, **coerce_kwargs(factory, env_over, "env."))
+        except Exception as err:
+            print(f"rlx.run: error: env {name}: {_one_line(err)}", file=sys.stderr)
+            return 2
+        else:
+            print(f"env {name}: {envs.ABOUT.get(name, '')}; family {agents.family(env)}")
+            print("arguments (env.<arg>=value):")
+            for arg, param in inspect.signature(factory).parameters.items():
+                if param.kind is param.VAR_KEYWORD:
+                    print("  env.<any>: passed on to the env's own constructor")
+                elif param.default is not param.empty:
+                    print(f"  env.{arg} = {param.default!r}")
+    if "agent" in given:
+        name = given["agent"]
+        try:
+            config = agents.config(name, env)
+        except ValueError as err:
+            print(f"rlx.run: error: {_one_line(err)}", file=sys.stderr)
+            return 2
+        where = f" on {given['env']} ({agents.family(env)} defaults applied)" if env is not None else ""
+        print(f"\nagent {name}{where}: {_first_sentence(agents.get(name).__doc__)}")
+        print("fields (agent.<field>=value; ~ = sweepable: sweep.agent.<field>=[v1,v2]):")
+        print("\n".join(_fields_help(config, "agent.")))
+        if env is None and name in agents.ENV_DEFAULTS:
+            print("defaults by env family (agent.<field>= overrides them):")
+            for fam, values in agents.ENV_DEFAULTS[name].items():
+                print(f"  on {fam}: " + " ".join(f"agent.{k}={v}" for k, v in values.items()))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help", "help") for a in argv):
+        try:
+            return _help(argv)
+        except BrokenPipeError:  # `--help | head`: the reader has what it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 0
+    try:
+        p = plan(argv)
+    except ConfigError as err:
+        print(f"rlx.run: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("rlx.run: interrupted before the run started", file=sys.stderr)
+        return 130
+    try:
+        execute(p)
+    except KeyboardInterrupt:  # before the run's own handlers were installed, or after they were removed
+        print(f"rlx.run: interrupted; python -m rlx.run resume={p.out} continues from its last checkpoint",
+              file=sys.stderr)
+        return 130
+    except ConfigError as err:  # a checkpoint that cannot be restored
+        print(f"rlx.run: error: {err}", file=sys.stderr)
+        return 2
+    except NonFinite as err:
+        print(f"rlx.run: error: {err}", file=sys.stderr)
+        return 3
+    except Interrupted as err:
+        print(f"rlx.run: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0
+
