@@ -13,7 +13,7 @@ and takes g as their per-step mean (`rlx.agents.shared.pg.step_divisor`), with t
 feature baseline fitted on the previous batch, as the official code of
 Fatkhullin et al. (ICML 2023) does.  The step-size schedule is that code's
 vanilla PG one, γ_t = γ0·(2/(t+2))^{2/3}, and γ0 = 0.02 their Walker tuning
-(per env family in `rlx.agents.ENV_DEFAULTS`).
+(per env family in `the agent's FAMILY_DEFAULTS`).
 `optimizer="adam"` puts Adam's preconditioning between g and the step.
 """
 
@@ -25,7 +25,7 @@ import optax
 from flax import struct
 
 from rlx.agents.shared import pg
-from rlx.fields import static
+from rlx.fields import ConfigError, static
 from rlx.schedules import harmonic_power
 
 
@@ -35,6 +35,15 @@ class Config(pg.PGConfig):
     optimizer: str = static("sgd")  # "sgd" (the paper's plain step) or "adam"
     lr_schedule: str = static("pg")  # "pg": γ0·(2/(t+2))^{2/3} [official code]; "constant": γ0
     lr: float = 0.02  # γ0 [paper's Walker tuning]
+
+
+# registry name -> the Config fields it sets; env family -> the defaults that change there (gamma0 from
+# experiments/vr_pg/tune_defaults.py; why each: docs/algorithms.md, "Policy-gradient estimators").
+PRESETS = {"gpomdp": {}}
+FAMILY_DEFAULTS = {"gpomdp": {"classic": {**pg.CLASSIC_INIT, "lr": 0.5}, "control": {"lr": 0.01}, "tabular": {"lr": 10.0},
+                              "minatar": {**pg.CLASSIC_INIT, "lr": 0.5}}}
+METRICS = ("episode_return", "episode_length", "episodes", "grad_norm", "lr", "transitions")
+eval_horizon = pg.eval_horizon  # (env, config) -> the agent's horizon H, or the env's time limit
 
 
 @struct.dataclass
@@ -59,7 +68,7 @@ def _optimizer(config: Config) -> optax.GradientTransformation:
         return optax.identity()
     if config.optimizer == "adam":
         return optax.scale_by_adam()
-    raise ValueError(f"optimizer must be 'sgd' or 'adam', got {config.optimizer!r}")
+    raise ConfigError(f"optimizer must be 'sgd' or 'adam', got {config.optimizer!r}")
 
 
 def step_size(config: Config, t) -> jax.Array:
@@ -67,7 +76,7 @@ def step_size(config: Config, t) -> jax.Array:
         return harmonic_power(config.lr, t, 2.0 / 3.0)
     if config.lr_schedule == "constant":
         return jnp.asarray(config.lr, jnp.float32)
-    raise ValueError(f"lr_schedule must be 'pg' or 'constant', got {config.lr_schedule!r}")
+    raise ConfigError(f"lr_schedule must be 'pg' or 'constant', got {config.lr_schedule!r}")
 
 
 def init(key: jax.Array, env, config: Config) -> State:

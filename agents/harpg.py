@@ -51,6 +51,19 @@ class Config(pg.PGConfig):
     momentum: float = 1.0  # η0 [official code default]
 
 
+# registry name -> the Config fields it sets: N-HARPG is HARPG with normalized steps at the paper's γ0.
+PRESETS = {"harpg": {}, "n_harpg": {"normalized": True, "lr": 0.1}}
+# On locomotion HARPG takes half the paper's Walker γ0 (at 0.002 hopper seeds fell apart: experiments/README.md).
+FAMILY_DEFAULTS = {
+    "harpg": {"classic": {**pg.CLASSIC_INIT, "lr": 0.05}, "control": {"lr": 0.001}, "locomotion": {"lr": 0.001},
+              "tabular": {"lr": 10.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.05}},
+    "n_harpg": {"classic": {**pg.CLASSIC_INIT, "lr": 0.2}, "tabular": {"lr": 1.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.2}},
+}
+METRICS = ("episode_return", "episode_length", "episodes", "grad_norm", "correction_norm", "d_norm", "lr", "momentum",
+           "transitions")
+eval_horizon = pg.eval_horizon
+
+
 State = pg.MomentumState  # θ_t, θ_{t−1}, d_{t−1}, t
 policy = pg.policy  # (env, config) -> rlx.policies.Policy
 act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action

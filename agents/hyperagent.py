@@ -43,9 +43,10 @@ import optax
 from flax import linen as nn
 from flax import struct
 
+from rlx.agent import env_time_limit
 from rlx.agents.shared import buffer
-from rlx.fields import static
-from rlx.policies import encode_obs
+from rlx.fields import ConfigError, static
+from rlx.policies import encode_obs, obs_encoding
 from rlx.rollout import track_returns
 
 
@@ -72,6 +73,12 @@ class Config:
     epsilon_start: float = 1.0  # ε-greedy baseline: linear decay to epsilon_end over epsilon_steps env steps
     epsilon_end: float = 0.05
     epsilon_steps: int = static(5_000)
+
+
+PRESETS = {"hyperagent": {}, "dqn": {"exploration": "epsilon"}}  # dqn: ε-greedy double DQN
+FAMILY_DEFAULTS: dict = {}
+METRICS = ("episode_return", "episodes", "transitions")
+eval_horizon = env_time_limit
 
 
 class _Torso(nn.Module):
@@ -103,10 +110,8 @@ class State:
 
 
 def _spaces(env):
-    params = env.default_params
-    obs_space = env.observation_space(params)
-    num_states = int(obs_space.n) if hasattr(obs_space, "n") else 0
-    return num_states, int(env.action_space(params).n)
+    """(num_states, 0 for a Box of observations; the number of actions)."""
+    return obs_encoding(env)[0], env.num_actions
 
 
 def _torso(env, config: Config) -> _Torso:
@@ -137,11 +142,11 @@ def q_values(params, prior, torso, obs, index, config: Config):
 
 def init(key, env, config: Config) -> State:
     if config.exploration not in ("hypermodel", "epsilon"):
-        raise ValueError(f"exploration must be 'hypermodel' or 'epsilon', got {config.exploration!r}")
+        raise ConfigError(f"exploration must be 'hypermodel' or 'epsilon', got {config.exploration!r}")
     if config.target_index not in ("independent", "shared"):
-        raise ValueError(f"target_index must be 'independent' or 'shared', got {config.target_index!r}")
-    if not hasattr(env.action_space(env.default_params), "n"):
-        raise ValueError("HyperAgent and DQN need a discrete action space")
+        raise ConfigError(f"target_index must be 'independent' or 'shared', got {config.target_index!r}")
+    if not env.discrete_actions:
+        raise ConfigError("HyperAgent and DQN need a discrete action space")
     num_states, num_actions = _spaces(env)
     torso = _torso(env, config)
     k_torso, k_head, k_prior_torso, k_prior, k_env, k_index = jax.random.split(key, 6)

@@ -58,7 +58,7 @@ import jax.numpy as jnp
 from flax import struct
 
 from rlx import exact
-from rlx.fields import static
+from rlx.fields import ConfigError, static
 from rlx.rollout import ObsStats, collect_episodes, collect_steps, episode_discount, episode_horizon, track_returns
 
 
@@ -83,6 +83,19 @@ class Config:
     discount: float | None = None  # rollouts: γ (None: the env's); a tabular MDP uses its own
 
 
+PRESETS = {"nac": {}}  # registry name -> the Config fields it sets
+# On rollouts (not a tabular MDP's generative model): a narrower network, short SGD loops, λ 0.05, η 10
+# (chosen on cartpole: docs/algorithms.md, "Entropy-regularised neural NAC").
+ROLLOUTS = {"width": 256, "critic_steps": 200, "natural_steps": 200, "num_envs": 8, "num_steps": 64,
+            "actor_lr": 10.0, "temperature": 0.05, "critic_lr": 1.0}
+FAMILY_DEFAULTS = {"nac": {"classic": ROLLOUTS, "minatar": ROLLOUTS}}
+METRICS = ("episode_return", "transitions")  # on a tabular MDP also soft_J (exact J_λ) and critic_error
+
+
+def eval_horizon(env, config: Config) -> int:
+    return episode_horizon(env, config.horizon)
+
+
 @struct.dataclass
 class State:
     theta: jax.Array  # [m, d] actor
@@ -98,7 +111,7 @@ class State:
 
 
 def _tabular(env) -> bool:
-    return hasattr(env.default_params, "P")
+    return env.tabular_mdp() is not None
 
 
 def _sizes(env) -> tuple[int, int]:
@@ -108,7 +121,7 @@ def _sizes(env) -> tuple[int, int]:
         return params.num_actions, params.num_states * params.num_actions
     space = env.action_space(params)
     if not isinstance(space, gymnasium.spaces.Discrete):
-        raise ValueError("nac needs a discrete action space")
+        raise ConfigError("nac needs a discrete action space")
     return int(space.n), int(space.n) * (math.prod(env.observation_space(params).shape) + 1)
 
 
@@ -163,9 +176,9 @@ def _symmetric(key, m: int, d: int) -> jax.Array:
 
 def init(key, env, config: Config) -> State:
     if config.width % 2:
-        raise ValueError(f"width must be even (symmetric pairs), got {config.width}")
+        raise ConfigError(f"width must be even (symmetric pairs), got {config.width}")
     if not 0.0 <= config.average_tail < 1.0:
-        raise ValueError(f"average_tail must lie in [0, 1), got {config.average_tail}")
+        raise ConfigError(f"average_tail must lie in [0, 1), got {config.average_tail}")
     _, d = _sizes(env)
     k_actor, k_critic, k_env = jax.random.split(key, 3)
     theta0, w0 = _symmetric(k_actor, config.width, d), _symmetric(k_critic, config.width, d)
@@ -182,14 +195,9 @@ def act(key, state: State, obs, env, config: Config, deterministic: bool = True)
     return jnp.argmax(logits, -1) if deterministic else jax.random.categorical(key, logits)
 
 
-@struct.dataclass
-class _Sampler:
-    """π_θ as `collect_episodes` samples it."""
-
-    env: object = struct.field(pytree_node=False)
-
-    def sample(self, theta, obs, key):
-        return jax.random.categorical(key, network(theta, features(self.env, obs)))
+def _sampler(env, theta, normalize=lambda obs: obs):
+    """`act(key, obs)`: an action drawn from π_θ(·|s) ∝ exp(f_θ(s, ·))."""
+    return lambda key, obs: jax.random.categorical(key, network(theta, features(env, normalize(obs))))
 
 
 def _project_rows(w, centre, radius):
@@ -299,7 +307,7 @@ def _tabular_data(key, state: State, env, config: Config):
         s, a, s2, a2 = _samples(k, mdp, probs, config.batch)
         return phi[s, a], r[s, a], mdp.discount * alive[s2], phi[s2, a2], logp[s2, a2], phi[s], probs[s]
 
-    traj = collect_episodes(key, env, mdp, _Sampler(env), state.theta, config.num_envs,
+    traj = collect_episodes(key, env, mdp, _sampler(env, state.theta), config.num_envs,
                             episode_horizon(env, config.horizon))
     metrics = {"episode_return": jnp.mean(traj.episode_return), "transitions": jnp.sum(traj.mask)}
     return draw, metrics, state
@@ -310,7 +318,7 @@ def _rollout_data(key, state: State, env, config: Config):
     k_roll, k_next = jax.random.split(key)
     discount = episode_discount(env, config.discount)
     stats = state.obs_stats
-    sample = lambda obs, k: _Sampler(env).sample(state.theta, stats.normalize(obs), k)  # noqa: E731
+    sample = _sampler(env, state.theta, stats.normalize)
     tr, env_state, obs = collect_steps(k_roll, env, env.default_params, sample, state.env_state, state.obs,
                                        config.num_steps)
     phi, phi_next = features(env, stats.normalize(tr.obs)), features(env, stats.normalize(tr.next_obs))  # [T, N, A, d]

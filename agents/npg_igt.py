@@ -39,6 +39,12 @@ class Config(pg.PGConfig):
     momentum: float = 1.0  # η0 [official code default]
 
 
+PRESETS = {"npg_igt": {}}  # registry name -> the Config fields it sets
+FAMILY_DEFAULTS = {"npg_igt": {"classic": {**pg.CLASSIC_INIT, "lr": 0.5}, "tabular": {"lr": 2.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.5}}}
+METRICS = ("episode_return", "episode_length", "episodes", "grad_norm", "d_norm", "lr", "momentum", "transitions")
+eval_horizon = pg.eval_horizon
+
+
 State = pg.MomentumState  # θ_t, θ_{t−1}, d_{t−1}, t
 policy = pg.policy  # (env, config) -> rlx.policies.Policy
 act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action

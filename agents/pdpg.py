@@ -27,6 +27,12 @@ class Config(pgp.Config):
     dual_lr: float = 1.0  # η_μ
 
 
+PRESETS = {"pdpg": {}}  # registry name -> the Config fields it sets
+FAMILY_DEFAULTS: dict = {}
+METRICS = (*pgp.METRICS, "multiplier")
+eval_horizon = pg.eval_horizon
+
+
 @struct.dataclass
 class State:
     params: dict

@@ -40,7 +40,7 @@ from flax import struct
 
 from rlx import exact
 from rlx.agents.shared import convex_utility, pg
-from rlx.fields import static
+from rlx.fields import ConfigError, static
 from rlx.rollout import Trajectories, episode_discount, episode_horizon
 
 
@@ -55,6 +55,13 @@ class Config(pg.PolicyConfig):
     shift: float = 2.0  # "path": ‖λ − λ_path‖₂ ≤ shift
     penalty: float = 10.0  # ρ
     occupancy_floor: float = 1e-3  # the entropy's log is taken at λ̂ + floor
+
+
+PRESETS = {"pgp": {}}  # registry name -> the Config fields it sets
+FAMILY_DEFAULTS: dict = {}
+METRICS = ("episode_return", "episode_length", "episodes", "entropy", "violation", "exact_entropy", "exact_violation",
+           "transitions")
+eval_horizon = pg.eval_horizon
 
 
 @struct.dataclass
@@ -72,10 +79,10 @@ def env_steps_per_update(env, config: Config) -> int:
 
 
 def tabular_mdp(env) -> exact.TabularMDP:
-    mdp = getattr(env, "mdp", None)
-    if not isinstance(mdp, exact.TabularMDP):
-        raise ValueError(f"PGP estimates occupancies by visitation counts and needs a tabular MDP, got "
-                         f"{getattr(env, 'name', type(env).__name__)}; try env=constrained_gridworld")
+    mdp = env.tabular_mdp()
+    if mdp is None:
+        raise ConfigError(f"PGP estimates occupancies by visitation counts and needs a tabular MDP, got "
+                          f"{env.name}; try env=constrained_gridworld")
     return mdp
 
 
@@ -100,9 +107,9 @@ def path_policy(mdp: exact.TabularMDP, moves: str) -> jax.Array:
 def constraints(env, config: Config) -> list:
     """The constraints g_j(λ) ≤ 0 that `config.constraint` names."""
     if config.constraint not in ("cost", "path", "both", "none"):
-        raise ValueError(f"constraint must be 'cost', 'path', 'both' or 'none', got {config.constraint!r}")
+        raise ConfigError(f"constraint must be 'cost', 'path', 'both' or 'none', got {config.constraint!r}")
     if any(m not in "URDL" for m in config.path):
-        raise ValueError(f"path is a string of moves U R D L, got {config.path!r}")
+        raise ConfigError(f"path is a string of moves U R D L, got {config.path!r}")
     mdp, out = tabular_mdp(env), []
     if config.constraint in ("cost", "both"):
         out.append(convex_utility.cost_constraint(-exact.expected_reward(mdp), config.budget))

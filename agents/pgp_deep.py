@@ -34,8 +34,9 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
+from rlx.agent import env_time_limit
 from rlx.agents.shared import density
-from rlx.fields import static
+from rlx.fields import ConfigError, static
 from rlx.policies import MLP, make_policy
 from rlx.rollout import collect_steps, gae
 
@@ -56,6 +57,12 @@ class Config:
     components: int = static(16)  # mixture components [paper]
     em_steps: int = static(5)
     init_log_std: float = 0.0
+
+
+PRESETS = {"pgp_deep": {}}  # registry name -> the Config fields it sets
+FAMILY_DEFAULTS: dict = {}
+METRICS = ("episode_return", "entropy", "constraint", "violation", "transitions")
+eval_horizon = env_time_limit
 
 
 @struct.dataclass
@@ -92,9 +99,9 @@ def _flat(x):
 
 def init(key: jax.Array, env, config: Config) -> State:
     if config.constraint not in ("cost", "kl", "none"):
-        raise ValueError(f"constraint must be 'cost', 'kl' or 'none', got {config.constraint!r}")
-    if hasattr(env.action_space(env.default_params), "n"):
-        raise ValueError("pgp_deep needs a continuous (Box) action space; use pgp on tabular MDPs")
+        raise ConfigError(f"constraint must be 'cost', 'kl' or 'none', got {config.constraint!r}")
+    if env.discrete_actions:
+        raise ConfigError("pgp_deep needs a continuous (Box) action space; use pgp on tabular MDPs")
     pi = policy(env, config)
     k_pi, k_v, k_env, k_ref, k_mix, k_ref_mix = jax.random.split(key, 6)
     dummy = jnp.zeros(pi.obs_shape, pi.obs_dtype)
@@ -103,7 +110,7 @@ def init(key: jax.Array, env, config: Config) -> State:
                                                            env.default_params)
     action_shape = env.action_space(env.default_params).shape
 
-    def reference_act(o, k):
+    def reference_act(k, o):
         return config.reference_std * jax.random.normal(k, o.shape[:1] + action_shape)
 
     ref, _, _ = collect_steps(k_ref, env, env.default_params, reference_act, env_state, obs, config.num_steps)
@@ -116,14 +123,14 @@ def init(key: jax.Array, env, config: Config) -> State:
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
     pi = policy(env, config)
-    return pi.mode(state.params["policy"], obs) if deterministic else pi.sample(state.params["policy"], obs, key)
+    return pi.mode(state.params["policy"], obs) if deterministic else pi.sample(key, state.params["policy"], obs)
 
 
 def update(key: jax.Array, state: State, env, config: Config):
     pi = policy(env, config)
     value_net = _value_net(env, config)
     tr, env_state, obs = collect_steps(key, env, env.default_params,
-                                       lambda o, k: pi.sample(state.params["policy"], o, k),
+                                       pi.actor(state.params["policy"]),
                                        state.env_state, state.obs, config.num_steps)
     mixture = density.fit(state.mixture, _flat(tr.obs), iterations=config.em_steps)
     log_d = density.log_density(mixture, _flat(tr.obs)).reshape(tr.reward.shape)

@@ -24,7 +24,7 @@ steps, 4 epochs of 4 minibatches, Adam 2.5e-4 with ε 1e-5, global gradient norm
 64×64, orthogonal init with gains √2 / 0.01 / 1.0, no observation
 normalisation).  On locomotion envs the defaults are Brax's own PPO
 (observation normalisation, γ 0.97, reward × 10, lr 3e-4) at a CPU-sized batch
-— see `rlx.agents.ENV_DEFAULTS`.  `lr_decay_iterations=K` anneals the step size
+— see its `FAMILY_DEFAULTS`.  `lr_decay_iterations=K` anneals the step size
 linearly to 0 over K updates (PureJaxRL anneals over the whole run: K = total
 steps ÷ (num_envs × num_steps)).
 
@@ -40,7 +40,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rlx.fields import static
+from rlx.agent import env_time_limit
+from rlx.fields import ConfigError, static
 from rlx.policies import MLP, make_policy
 from rlx.rollout import ObsStats, collect_steps, episode_discount, gae, track_returns
 
@@ -65,6 +66,16 @@ class Config:
     clip_value: bool = static(True)  # also clip V to V_old ± ε in the value loss (ppo2, PureJaxRL, CleanRL)
     max_grad_norm: float = 0.5
     init_log_std: float = 0.0
+
+
+PRESETS = {"ppo": {}}  # registry name -> the Config fields it sets
+# On locomotion: Brax's own PPO trainer (brax/training/agents/ppo with its published hopper settings: γ 0.97,
+# lr 3e-4, reward × 10, obs normalisation, 4 epochs), with 128 envs × 32 steps in 8 minibatches for a CPU.
+LOCOMOTION = {"num_envs": 128, "num_steps": 32, "minibatches": 8, "lr": 3e-4, "discount": 0.97,
+              "reward_scale": 10.0, "normalize_obs": True}
+FAMILY_DEFAULTS = {"ppo": {"locomotion": LOCOMOTION}}
+METRICS = ("episode_return", "entropy", "value_loss", "clip_fraction", "transitions")
+eval_horizon = env_time_limit
 
 
 @struct.dataclass
@@ -117,7 +128,7 @@ def init(key: jax.Array, env, config: Config) -> State:
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
     pi = policy(env, config)
     x = _normalize(state.obs_stats, obs, config)
-    return pi.mode(state.params["policy"], x) if deterministic else pi.sample(state.params["policy"], x, key)
+    return pi.mode(state.params["policy"], x) if deterministic else pi.sample(key, state.params["policy"], x)
 
 
 def _loss(params, batch, env, config: Config):
@@ -147,8 +158,8 @@ def update(key: jax.Array, state: State, env, config: Config):
     rollout_key, shuffle_key = jax.random.split(key)
     stats = state.obs_stats
 
-    def sample(obs, k):
-        return pi.sample(state.params["policy"], _normalize(stats, obs, config), k)
+    def sample(k, obs):
+        return pi.sample(k, state.params["policy"], _normalize(stats, obs, config))
 
     tr, env_state, obs = collect_steps(rollout_key, env, env.default_params, sample, state.env_state, state.obs,
                                        config.num_steps)
@@ -162,7 +173,7 @@ def update(key: jax.Array, state: State, env, config: Config):
     flat = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), (x, tr.action, logp_old, adv, target, value_old))
     size = config.num_envs * config.num_steps
     if size % config.minibatches:
-        raise ValueError(f"num_envs × num_steps = {size} must divide into {config.minibatches} minibatches")
+        raise ConfigError(f"num_envs × num_steps = {size} must divide into {config.minibatches} minibatches")
     opt = _optimizer(config)
     decay = config.lr_decay_iterations
     lr = config.lr * jnp.where(decay > 0, jnp.clip(1.0 - state.t / jnp.maximum(decay, 1.0), 0.0, 1.0), 1.0)

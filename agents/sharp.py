@@ -45,6 +45,12 @@ class Config(pg.PGConfig):
     momentum: float = 1.0  # α0, so that v_0 = g(τ_0, θ_0)
 
 
+PRESETS = {"sharp": {}}  # registry name -> the Config fields it sets
+FAMILY_DEFAULTS = {"sharp": {"classic": {**pg.CLASSIC_INIT, "lr": 0.1}, "tabular": {"lr": 1.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.1}}}
+METRICS = harpg.METRICS
+eval_horizon = pg.eval_horizon
+
+
 State = pg.MomentumState  # θ_t, θ_{t−1}, d_{t−1} (the paper's v_{t−1}), t
 policy = pg.policy  # (env, config) -> rlx.policies.Policy
 act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action

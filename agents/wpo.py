@@ -30,7 +30,7 @@ from flax import struct
 
 from rlx import exact
 from rlx.agents.shared import trust
-from rlx.fields import static
+from rlx.fields import ConfigError, static
 from rlx.rollout import collect_episodes, episode_discount, episode_horizon
 
 
@@ -49,21 +49,19 @@ class Config:
     discount: float | None = None  # γ; None = the MDP's own
 
 
+PRESETS = {"wpo": {}, "spo": {"method": "spo"}}  # registry name -> the Config fields it sets
+FAMILY_DEFAULTS: dict = {}
+METRICS = ("episode_return", "episode_length", "J", "beta", "transitions")
+
+
+def eval_horizon(env, config: Config) -> int:
+    return episode_horizon(env, config.horizon)
+
+
 @struct.dataclass
 class State:
     probs: jax.Array  # π[s, a]
     t: jax.Array
-
-
-@struct.dataclass
-class _TablePolicy:
-    """π[s, a] in the shape `collect_episodes` samples from."""
-
-    def sample(self, probs, obs, key):
-        return jax.random.categorical(key, jnp.log(probs[obs])).astype(jnp.int32)
-
-    def mode(self, probs, obs):
-        return jnp.argmax(probs[obs], axis=-1).astype(jnp.int32)
 
 
 def env_steps_per_update(env, config: Config) -> int:
@@ -71,16 +69,17 @@ def env_steps_per_update(env, config: Config) -> int:
 
 
 def init(key: jax.Array, env, config: Config) -> State:
-    mdp = env.default_params
-    if not hasattr(mdp, "P"):
-        raise ValueError("wpo/spo keep a policy table and need a tabular MDP (nchain, cliffwalking, taxi, …); "
+    mdp = env.tabular_mdp()
+    if mdp is None:
+        raise ConfigError("wpo/spo keep a policy table and need a tabular MDP (nchain, cliffwalking, taxi, …); "
                          "for other envs use wpo_deep or spo_deep")
     return State(jnp.full((mdp.num_states, mdp.num_actions), 1.0 / mdp.num_actions), jnp.zeros((), jnp.int32))
 
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
-    pi = _TablePolicy()
-    return pi.mode(state.probs, obs) if deterministic else pi.sample(state.probs, obs, key)
+    if deterministic:
+        return jnp.argmax(state.probs[obs], axis=-1).astype(jnp.int32)
+    return jax.random.categorical(key, jnp.log(state.probs[obs])).astype(jnp.int32)
 
 
 def _cost(config: Config, num_actions: int):
@@ -88,7 +87,7 @@ def _cost(config: Config, num_actions: int):
         return trust.zero_one_cost(num_actions)
     if config.cost == "index":
         return trust.index_cost(num_actions)
-    raise ValueError(f"cost must be 'zero_one' or 'index', got {config.cost!r}")
+    raise ConfigError(f"cost must be 'zero_one' or 'index', got {config.cost!r}")
 
 
 def sampled_advantages(traj, num_states: int, num_actions: int, discount, normalize: bool = False):
@@ -123,7 +122,8 @@ def update(key: jax.Array, state: State, env, config: Config):
     discount = episode_discount(env, config.discount)
     horizon = episode_horizon(env, config.horizon)
     probs = state.probs
-    traj = collect_episodes(key, env, mdp, _TablePolicy(), probs, config.num_envs, horizon)
+    traj = collect_episodes(key, env, mdp, lambda k, obs: act(k, state, obs, env, config, deterministic=False),
+                            config.num_envs, horizon)
     if config.advantages == "exact":
         q = exact.q_values(mdp.replace(discount=jnp.asarray(discount, jnp.float32)), probs)
         adv = q - jnp.sum(probs * q, -1, keepdims=True)
@@ -132,7 +132,7 @@ def update(key: jax.Array, state: State, env, config: Config):
     elif config.advantages == "sampled":
         adv, weights = sampled_advantages(traj, mdp.num_states, mdp.num_actions, discount, config.normalize)
     else:
-        raise ValueError(f"advantages must be 'exact' or 'sampled', got {config.advantages!r}")
+        raise ConfigError(f"advantages must be 'exact' or 'sampled', got {config.advantages!r}")
     cost = _cost(config, mdp.num_actions)
 
     if config.beta_schedule == "dual":
@@ -142,7 +142,7 @@ def update(key: jax.Array, state: State, env, config: Config):
     elif config.beta_schedule == "decay":
         beta = config.beta / (state.t + 1.0) ** 2
     else:
-        raise ValueError(f"beta_schedule must be 'dual', 'fixed' or 'decay', got {config.beta_schedule!r}")
+        raise ConfigError(f"beta_schedule must be 'dual', 'fixed' or 'decay', got {config.beta_schedule!r}")
 
     if config.method == "wpo":
         if beta is None:
@@ -156,7 +156,7 @@ def update(key: jax.Array, state: State, env, config: Config):
         beta = trust.kl_beta(probs, adv, weights, config.delta) if beta is None else beta
         new = trust.kl_update(probs, adv, beta)
     else:
-        raise ValueError(f"method must be 'wpo', 'spo' or 'kl', got {config.method!r}")
+        raise ConfigError(f"method must be 'wpo', 'spo' or 'kl', got {config.method!r}")
 
     metrics = {
         "episode_return": jnp.mean(traj.episode_return),

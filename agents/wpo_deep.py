@@ -41,8 +41,9 @@ import numpy as np
 import optax
 from flax import struct
 
+from rlx.agent import env_time_limit
 from rlx.agents.shared import trust
-from rlx.fields import static
+from rlx.fields import ConfigError, static
 from rlx.policies import MLP
 from rlx.rollout import ObsStats, collect_steps, episode_discount, gae, track_returns
 
@@ -68,6 +69,16 @@ class Config:
     reward_scale: float = 1.0
     discount: float | None = None
     gae_lambda: float = 0.95
+
+
+PRESETS = {"wpo_deep": {}, "spo_deep": {"method": "spo", "delta": 0.05}}  # registry name -> the fields it sets
+# On locomotion: PPO's locomotion batch, discount and observation normalisation (rlx.agents.ppo.LOCOMOTION),
+# 11 bins an action dimension.
+LOCOMOTION = {"num_envs": 128, "num_steps": 32, "minibatches": 8, "lr": 3e-4, "discount": 0.97,
+              "normalize_obs": True}
+FAMILY_DEFAULTS = {"wpo_deep": {"locomotion": LOCOMOTION}, "spo_deep": {"locomotion": {**LOCOMOTION, "delta": 0.05}}}
+METRICS = ("episode_return", "actor_loss", "critic_loss", "entropy", "beta", "transitions")
+eval_horizon = env_time_limit
 
 
 @struct.dataclass
@@ -107,15 +118,15 @@ def actions(env, config: Config) -> Actions:
     if isinstance(space, gymnasium.spaces.Discrete):
         return Actions(1, int(space.n))
     if not isinstance(space, gymnasium.spaces.Box):
-        raise TypeError(f"deep WPO/SPO needs a discrete or box action space, got {space}")
+        raise ConfigError(f"deep WPO/SPO needs a discrete or box action space, got {space}")
     if len(space.shape) != 1:
-        raise ValueError(f"deep WPO/SPO discretises a one-dimensional box of actions, got shape {space.shape}")
+        raise ConfigError(f"deep WPO/SPO discretises a one-dimensional box of actions, got shape {space.shape}")
     if config.bins < 2:
-        raise ValueError(f"bins must be at least 2, got {config.bins}")
+        raise ConfigError(f"bins must be at least 2, got {config.bins}")
     low = np.broadcast_to(np.asarray(space.low, np.float32), space.shape).reshape(-1)
     high = np.broadcast_to(np.asarray(space.high, np.float32), space.shape).reshape(-1)
     if not np.all(np.isfinite(low) & np.isfinite(high)):
-        raise ValueError("deep WPO/SPO discretises a box with finite bounds only")
+        raise ConfigError("deep WPO/SPO discretises a box with finite bounds only")
     steps = np.linspace(0.0, 1.0, config.bins, dtype=np.float32)
     return Actions(int(low.shape[0]), config.bins, jnp.asarray(low[:, None] + (high - low)[:, None] * steps))
 
@@ -138,7 +149,7 @@ def _cost(config: Config, acts: Actions):
         return trust.zero_one_cost(acts.choices)
     if kind == "index":
         return trust.index_cost(acts.choices)
-    raise ValueError(f"cost must be 'auto', 'zero_one' or 'index', got {config.cost!r}")
+    raise ConfigError(f"cost must be 'auto', 'zero_one' or 'index', got {config.cost!r}")
 
 
 def env_steps_per_update(env, config: Config) -> int:
@@ -187,7 +198,7 @@ def _minibatch_epochs(key, params, opt_state, name, data, loss, config: Config):
     training params[name] with its own optimiser state opt_state[name]."""
     size = jax.tree.leaves(data)[0].shape[0]
     if size % config.minibatches:
-        raise ValueError(f"num_envs × num_steps = {size} must divide into {config.minibatches} minibatches")
+        raise ConfigError(f"num_envs × num_steps = {size} must divide into {config.minibatches} minibatches")
     opt = _optimizer(config)
 
     def epoch(carry, k):
@@ -229,9 +240,9 @@ def _rows_target(probs, adv, cost, weights, config: Config, t):
         if config.method == "wpo":
             return trust.wpo_update(probs, adv, cost, beta), beta
     else:
-        raise ValueError(f"beta_schedule must be 'dual', 'fixed' or 'decay', got {config.beta_schedule!r}")
+        raise ConfigError(f"beta_schedule must be 'dual', 'fixed' or 'decay', got {config.beta_schedule!r}")
     if config.method != "spo":
-        raise ValueError(f"method must be 'wpo' or 'spo', got {config.method!r}")
+        raise ConfigError(f"method must be 'wpo' or 'spo', got {config.method!r}")
     return trust.spo_update(probs, adv, cost, beta, config.lam), beta
 
 
@@ -242,7 +253,7 @@ def update(key, state: State, env, config: Config):
     stats = state.obs_stats
     norm = lambda o: stats.normalize(o, config.normalize_obs)
 
-    def sample(obs, k):
+    def sample(k, obs):
         idx = jax.random.categorical(k, _logits(env, config, state.params, norm(obs)))
         return acts.to_env(idx.astype(jnp.int32))
 
@@ -283,7 +294,7 @@ def update(key, state: State, env, config: Config):
             return jnp.mean(jnp.sum((p - g) ** 2, -1))
         if config.fit == "kl":
             return -jnp.mean(jnp.sum(g * jax.nn.log_softmax(_logits(env, config, params, o)), -1))
-        raise ValueError(f"fit must be 'mse' or 'kl', got {config.fit!r}")
+        raise ConfigError(f"fit must be 'mse' or 'kl', got {config.fit!r}")
 
     params, opt_state, actor_loss = _minibatch_epochs(k_pi, params, opt_state, "policy", (x, goal), pi_loss, config)
 

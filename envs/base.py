@@ -14,8 +14,10 @@ they can be vmapped like keys and states.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import gymnasium
 import jax
 import jax.numpy as jnp
 
@@ -36,10 +38,28 @@ class Env:
     """
 
     name: str = "env"
-    # The family an agent's env-aware defaults key on (rlx.agents.ENV_DEFAULTS):
+    # The family an agent's env-aware defaults key on (an agent's FAMILY_DEFAULTS, rlx.agent):
     # "classic" (classic control, discrete actions), "control" (continuous actions:
     # pendulum, mountaincar_continuous), "locomotion" (Brax, MuJoCo), "tabular", "minatar".
     family: str = "classic"
+    # Capabilities an agent may need, declared here and read one way:
+    host_stepped: bool = False  # True: stepped on the host (the gymnasium bridge), so one process and one device
+
+    def tabular_mdp(self, params: Any = None):
+        """The `rlx.exact.TabularMDP` this env samples (tabular envs; what
+        the exact oracle solves), else None."""
+        return None
+
+    @property
+    def discrete_actions(self) -> bool:
+        """Whether the actions are `gymnasium.spaces.Discrete` (else a Box)."""
+        return isinstance(self.action_space(self.default_params), gymnasium.spaces.Discrete)
+
+    @property
+    def num_actions(self) -> int:
+        """gymnax's name: the number of discrete actions, or a Box's size."""
+        space = self.action_space(self.default_params)
+        return int(space.n) if self.discrete_actions else int(math.prod(space.shape))
 
     @property
     def default_params(self) -> Any:

@@ -40,7 +40,7 @@ every policy-gradient use of rlx.
 Types: Box observations as float32, Discrete observations as int32 from 0;
 Discrete actions as int32 from 0 (the space's `start` is added on the host),
 Box actions as float32 and passed to the env as given, not clipped (most
-gymnasium envs, Pendulum among them, clip themselves).  `host_env = True`
+gymnasium envs, Pendulum among them, clip themselves).  `host_stepped = True`
 tells the runner this env cannot be sharded across devices.
 """
 
@@ -137,7 +137,7 @@ class GymnasiumEnv(Env):
     `max_episode_steps`).
     """
 
-    host_env = True
+    host_stepped = True
 
     def __init__(self, env_id: str, max_steps: int | None = None, **make_kwargs):
         if max_steps is not None:

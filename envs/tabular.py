@@ -47,7 +47,10 @@ class TabularEnv(Env):
         return gymnasium.spaces.Discrete(self.mdp.num_actions)
 
     def max_steps(self, params=None) -> int:
-        return self.mdp.horizon
+        return (self.mdp if params is None else params).horizon
+
+    def tabular_mdp(self, params=None) -> TabularMDP:
+        return self.mdp if params is None else params
 
     def discount(self, params=None):
         return (self.mdp if params is None else params).discount

@@ -1,5 +1,5 @@
 """The agent × env matrix: every registered agent, with its defaults (and its
-env family's, rlx.agents.ENV_DEFAULTS), on every env it accepts.
+env family's, the agent's FAMILY_DEFAULTS), on every env it accepts.
 
     python experiments/matrix.py                        # everything, the budgets below, 3 seeds
     python experiments/matrix.py --agents harpg ppo --envs hopper cartpole
@@ -180,7 +180,7 @@ def report() -> None:
         "# The agent × env matrix", "",
         f"Written by `python experiments/matrix.py --report` on {time.strftime('%Y-%m-%d')}; runs on "
         f"{_cpu_name()} ({platform.machine()}, {os.cpu_count()} cores), jax {jax.__version__}, CPU.",
-        "Every agent at its defaults (with its env family's, `rlx.agents.ENV_DEFAULTS`); deterministic evaluation "
+        "Every agent at its defaults (with its env family's, `the agent's FAMILY_DEFAULTS`); deterministic evaluation "
         f"({EVAL_EPISODES} episodes a seed, greedy or mean action) of the initial and the final policy, mean ± s.e. "
         "over seeds; ✓ = improved by more than 4 s.e. of the per-seed differences (and by more than 1% of the start + 0.01); gain vs PPO = the mean improvement "
         "as a fraction of PPO's on that env at the same budget, shown where PPO improved (env steps a seed, `budget`, which sets the iterations "

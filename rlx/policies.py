@@ -138,7 +138,7 @@ class Policy:
         z = (action - mean) * jnp.exp(-log_std)
         return jnp.sum(-0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
 
-    def sample(self, params, obs, key) -> jax.Array:
+    def sample(self, key: jax.Array, params, obs) -> jax.Array:
         if self.discrete:
             return jax.random.categorical(key, self.module.apply(params, obs)).astype(jnp.int32)
         mean, log_std = self.module.apply(params, obs)
@@ -157,6 +157,13 @@ class Policy:
         if self.discrete:
             return jnp.argmax(self.module.apply(params, obs), axis=-1).astype(jnp.int32)
         return self.module.apply(params, obs)[0]
+
+    def actor(self, params, deterministic: bool = False):
+        """`act(key, obs) -> action` of π_params, what `rlx.rollout` samples
+        from: sampled, or the mode with `deterministic`."""
+        if deterministic:
+            return lambda key, obs: self.mode(params, obs)
+        return lambda key, obs: self.sample(key, params, obs)
 
     def probs_table(self, params, num_states: int) -> jax.Array:
         """π[s, a] for integer observations 0..S-1, what `rlx.exact` takes."""

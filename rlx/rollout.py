@@ -10,14 +10,13 @@ to env n's first episode, and every estimator weights by it.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import chex
 import jax
 import jax.numpy as jnp
 from flax import struct
 
-from rlx.policies import Policy
 
 DEFAULT_DISCOUNT = 0.99  # γ where neither the config nor the env sets one
 
@@ -105,12 +104,13 @@ def collect_episodes(
     key: jax.Array,
     env,
     env_params,
-    policy: Policy,
-    params,
+    act: Callable,
     num_envs: int,
     horizon: int,
 ) -> Trajectories:
-    """N fresh episodes of π_params, each cut at `horizon` steps."""
+    """N fresh episodes of `act(key, obs) -> action` (a batch of observations
+    in, a batch of actions out; e.g. `policy.actor(params)`), each cut at
+    `horizon` steps."""
     if num_envs < 1 or horizon < 1:
         raise ValueError(f"num_envs and horizon must be at least 1, got {num_envs} and {horizon}")
     reset_keys = jax.random.split(jax.random.fold_in(key, 0), num_envs)
@@ -120,7 +120,7 @@ def collect_episodes(
     def step(carry, step_key):
         obs, state, alive = carry
         act_key, env_key = jax.random.split(step_key)
-        action = policy.sample(params, obs, act_key)
+        action = act(act_key, obs)
         env_keys = jax.random.split(env_key, num_envs)
         next_obs, state, reward, terminated, truncated, _ = jax.vmap(
             env.step, in_axes=(0, 0, 0, None)
@@ -151,8 +151,7 @@ def collect_batch(
     key: jax.Array,
     env,
     env_params,
-    policy: Policy,
-    params,
+    act: Callable,
     num_slots: int,
     min_steps: int,
     horizon: int,
@@ -181,12 +180,12 @@ def collect_batch(
     if num_slots < 1 or min_steps < 1 or horizon < 1:
         raise ValueError(f"num_envs, batch steps and horizon must be at least 1, got {num_slots}, {min_steps}, {horizon}")
     force_cut = horizon < env.max_steps(env_params)
-    if force_cut and getattr(env, "host_env", False):
+    if force_cut and env.host_stepped:
         raise ValueError(f"horizon {horizon} is shorter than the host env's time limit; set env.max_steps={horizon} instead")
     length = min_steps + horizon
     reset_key, loop_key = jax.random.split(key)
     obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(reset_key, num_slots), env_params)
-    action_shape = jax.eval_shape(lambda o: policy.sample(params, o, loop_key), obs)
+    action_shape = jax.eval_shape(lambda o: act(loop_key, o), obs)
 
     def buffer(x):
         return jnp.zeros((num_slots, length) + x.shape[1:], x.dtype)
@@ -219,7 +218,7 @@ def collect_batch(
         ep_time = jnp.where(start, 0, ep_time)
         step_key = jax.random.fold_in(loop_key, t)
         act_key, env_key, cut_key = jax.random.split(step_key, 3)
-        action = policy.sample(params, obs, act_key)
+        action = act(act_key, obs)
         next_obs, next_state, reward, terminated, truncated, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
             jax.random.split(env_key, num_slots), env_state, action, env_params)
         ended = jnp.logical_or(terminated, truncated)
@@ -241,7 +240,7 @@ def collect_batch(
         steps = steps + jnp.sum(alive)
         return (t + 1, next_state, next_obs, ep_time + 1, active & ~end, retired, steps, bufs)
 
-    if getattr(env, "host_env", False):
+    if env.host_stepped:
         # A host env must step every state it handed out exactly once, and a vmapped
         # while_loop steps finished elements and then drops the result: scan all T steps.
         *_, bufs = jax.lax.scan(lambda carry, _: (body(carry), None), init, None, length=length)[0]
@@ -265,13 +264,13 @@ class Transitions:
 
 def collect_steps(key: jax.Array, env, env_params, act, env_state, obs, num_steps: int):
     """`num_steps` steps of every env from (env_state, obs), with
-    `act(obs, key) -> action`; auto-reset envs carry on into new episodes.
+    `act(key, obs) -> action`; auto-reset envs carry on into new episodes.
     Returns (transitions, env_state, obs) to continue from."""
 
     def step(carry, step_key):
         env_state, obs = carry
         act_key, env_key = jax.random.split(step_key)
-        action = act(obs, act_key)
+        action = act(act_key, obs)
         env_keys = jax.random.split(env_key, action.shape[0])
         next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
             env.step, in_axes=(0, 0, 0, None)

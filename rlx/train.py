@@ -54,19 +54,6 @@ def all_finite(tree) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves])) if leaves else jnp.array(True)
 
 
-@struct.dataclass
-class _ActingPolicy:
-    """The agent's `act` in the shape `collect_episodes` samples from."""
-
-    agent: Any = struct.field(pytree_node=False)
-    env: Any = struct.field(pytree_node=False)
-    config: Any
-    deterministic: bool = struct.field(pytree_node=False, default=True)
-
-    def sample(self, state, obs, key):
-        return self.agent.act(key, state, obs, self.env, self.config, self.deterministic)
-
-
 def evaluate(agent: ModuleType, env, config, state, key: jax.Array, num_episodes: int, horizon: int,
              deterministic: bool = True) -> dict:
     """Mean return and length of `num_episodes` fresh episodes of the agent's
@@ -74,8 +61,10 @@ def evaluate(agent: ModuleType, env, config, state, key: jax.Array, num_episodes
     deterministic=True)` (or of its sampled action).  A fixed `key` makes it a
     deterministic function of the state: the runner evaluates every seed with
     its own fixed key."""
-    acting = _ActingPolicy(agent, env, config, deterministic)
-    traj = collect_episodes(key, env, env.default_params, acting, state, num_episodes, horizon)
+    def act(k, obs):
+        return agent.act(k, state, obs, env, config, deterministic)
+
+    traj = collect_episodes(key, env, env.default_params, act, num_episodes, horizon)
     return {"eval_return": jnp.mean(traj.episode_return), "eval_length": jnp.mean(traj.episode_length)}
 
 

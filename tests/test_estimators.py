@@ -81,7 +81,7 @@ def estimates():
     samplers = {}
 
     def one_batch(env, policy, horizon, key, mdp, params, v):
-        traj = collect_episodes(key, env, mdp, policy, params, EPISODES, horizon)
+        traj = collect_episodes(key, env, mdp, policy.actor(params), EPISODES, horizon)
         logp_fn = lambda p: policy.log_prob(p, traj.obs, traj.action)
         out = {
             "gpomdp": policy_gradient(logp_fn, params, traj, mdp.discount, "gpomdp", "none"),
@@ -157,7 +157,7 @@ def test_planted_hessian_bugs_are_caught(estimates, planted):
 
 def test_estimators_agree_with_and_without_jit():
     mdp, env, policy, params, v = _problem(0)
-    traj = collect_episodes(jax.random.key(7), env, mdp, policy, params, 5, HORIZON)
+    traj = collect_episodes(jax.random.key(7), env, mdp, policy.actor(params), 5, HORIZON)
     logp_fn = lambda p: policy.log_prob(p, traj.obs, traj.action)
     plain = flat(policy_gradient(logp_fn, params, traj, mdp.discount, "gpomdp", "loo"))
     jitted = flat(jax.jit(lambda p: policy_gradient(logp_fn, p, traj, mdp.discount, "gpomdp", "loo"))(params))
@@ -216,8 +216,8 @@ def stream_estimates():
     ravel = lambda x: jax.flatten_util.ravel_pytree(x)[0]
 
     def one_batch(key):
-        traj = collect_batch(key, env, mdp, policy, params, STREAM_SLOTS, STREAM_STEPS, GRID_ROLLOUT_HORIZON)
-        single = collect_batch(key, env, mdp, policy, params, 1, STREAM_STEPS, GRID_ROLLOUT_HORIZON)
+        traj = collect_batch(key, env, mdp, policy.actor(params), STREAM_SLOTS, STREAM_STEPS, GRID_ROLLOUT_HORIZON)
+        single = collect_batch(key, env, mdp, policy.actor(params), 1, STREAM_STEPS, GRID_ROLLOUT_HORIZON)
         dropped = _drop_crossing_episode(single, STREAM_STEPS)
         out = {}
         for name, batch in (("slots", traj), ("single", single), ("planted_dropped", dropped)):

@@ -37,7 +37,7 @@ def test_exact_J_matches_sampled_returns(mdp):
     env = TabularEnv(mdp)
     policy = make_policy(env)
     params = jax.tree.map(lambda x: jax.random.normal(jax.random.key(1), x.shape), policy.init(jax.random.key(0)))
-    traj = jax.jit(lambda k: collect_episodes(k, env, mdp, policy, params, 20_000, mdp.horizon))(jax.random.key(2))
+    traj = jax.jit(lambda k: collect_episodes(k, env, mdp, policy.actor(params), 20_000, mdp.horizon))(jax.random.key(2))
     disc = mdp.discount ** jnp.arange(mdp.horizon)
     returns = np.asarray(jnp.sum(traj.reward * traj.mask * disc, -1))[:, None]
     probs = policy.probs_table(params, mdp.num_states)

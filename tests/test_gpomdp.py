@@ -16,7 +16,7 @@ from rlx.train import make_train
 
 def test_gpomdp_learns_cartpole_with_its_defaults():
     # CartPole-v1 caps the return at 500; a uniform random policy gets ≈22.
-    # The defaults for classic control (rlx.agents.ENV_DEFAULTS), 300 iterations
+    # The defaults for classic control (the agent's FAMILY_DEFAULTS), 300 iterations
     # of ≥ 1,000 steps, 4 seeds.  Measured: the seeds' last 30 iterations
     # average 453, 490, 477, 463 (γ0 grid in experiments/vr_pg/tune_defaults.py).  Asserted with a margin float rounding cannot cross: the
     # mean over seeds above 300 (14× random) and three of four seeds above 250.

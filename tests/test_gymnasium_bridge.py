@@ -101,7 +101,7 @@ def test_nested_vmap_rollout_is_one_host_call_a_step_and_equals_unbatched(monkey
     policy = make_policy(env, hidden=(8,))
     params = policy.init(jax.random.key(0))
     num_envs, horizon = 3, 30
-    collect = lambda k: collect_episodes(k, env, env.default_params, policy, params, num_envs, horizon)
+    collect = lambda k: collect_episodes(k, env, env.default_params, policy.actor(params), num_envs, horizon)
     keys = jax.random.split(jax.random.key(1), 4).reshape(2, 2)
     calls = _count_host_calls(monkeypatch)
     traj = jax.device_get(jax.jit(jax.vmap(jax.vmap(collect)))(keys))
@@ -130,7 +130,7 @@ def test_pendulum_rollouts_through_collect_episodes():
     policy = make_policy(env, hidden=(8,))
     params = policy.init(jax.random.key(0))
     collect = jax.jit(
-        jax.vmap(lambda k: collect_episodes(k, env, env.default_params, policy, params, 2, 20))
+        jax.vmap(lambda k: collect_episodes(k, env, env.default_params, policy.actor(params), 2, 20))
     )
     traj = collect(jax.random.split(jax.random.key(2), 3))
     assert traj.reward.shape == (3, 2, 20) and traj.action.shape == (3, 2, 20, 1)

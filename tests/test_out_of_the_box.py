@@ -20,7 +20,8 @@ FAMILIES = {"classic": "cartpole", "control": "pendulum", "locomotion": "hopper"
 
 
 def test_env_defaults_name_real_fields_of_real_agents():
-    for name, by_family in agents.ENV_DEFAULTS.items():
+    for name in agents.names():
+        by_family = agents.family_defaults(name)
         fields = set(agents.get(name).Config.__dataclass_fields__)
         for fam, values in by_family.items():
             assert fam in FAMILIES, (name, fam)
@@ -38,7 +39,7 @@ def test_user_overrides_win_over_env_defaults(tmp_path, capsys):
                  "agent.horizon=50", f"out={out}"]) == 0
     printed = capsys.readouterr().out
     config = json.loads((out / "config.json").read_text())
-    classic = agents.ENV_DEFAULTS["gpomdp"]["classic"]
+    classic = agents.family_defaults("gpomdp")["classic"]
     assert config["agent"]["lr"] == classic["lr"] and config["env_family"] == "classic"
     assert config["env_defaults"] == {f"agent.{k}": v for k, v in classic.items()}
     assert "defaults for classic envs: " + " ".join(f"agent.{k}={v}" for k, v in classic.items()) in printed
@@ -60,7 +61,7 @@ def test_harpg_on_hopper_at_its_defaults_stays_finite(tmp_path):
     assert all(np.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
     assert all(r["transitions"] >= 1000 for r in rows)
     config = json.loads((out / "config.json").read_text())
-    assert config["agent"]["lr"] == agents.ENV_DEFAULTS["harpg"]["locomotion"]["lr"]
+    assert config["agent"]["lr"] == agents.family_defaults("harpg")["locomotion"]["lr"]
     assert config["agent"]["batch_steps"] == 1000 and config["agent"]["weight_init"] == "xavier"  # the official code's
 
 

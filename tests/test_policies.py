@@ -23,7 +23,7 @@ def test_gaussian_log_prob_is_the_normal_density():
     sigma = math.exp(-0.5)
     expected = -0.5 * ((action - mean) / sigma) ** 2 - math.log(sigma * math.sqrt(2 * math.pi))
     np.testing.assert_allclose(policy.log_prob(params, obs, action), expected[..., 0], rtol=1e-5, atol=1e-6)
-    samples = policy.sample(params, obs[0, 0], jax.random.key(3))
+    samples = policy.sample(jax.random.key(3), params, obs[0, 0])
     assert samples.shape == (1,)
 
 

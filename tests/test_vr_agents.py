@@ -215,7 +215,7 @@ def test_climbs_to_near_the_exact_optimum(name):
     assert gap_closed > 0.95, gap_closed  # from the uniform policy to within 5% of the optimum
 
 
-# Every agent with its defaults for classic control (rlx.agents.ENV_DEFAULTS),
+# Every agent with its defaults for classic control (the agent's FAMILY_DEFAULTS),
 # 300 iterations of ≥ 1,000 steps, 4 seeds.  Measured, the last 30 iterations
 # per seed: N-PG-IGT 500, 497, 500, 500; HARPG 295, 232, 262, 200; N-HARPG
 # 386, 356, 313, 387; SHARP 322, 317, 285, 345 (their means below).  Asserted
@@ -278,9 +278,9 @@ def test_n_harpg_preset_runs_from_the_command_line(tmp_path, capsys):
     argv = ["agent=n_harpg", "env=gridworld", "seeds=2", "total_steps=3000", "agent.batch_steps=200", f"out={out}"]
     assert main(argv + ["agent.hessian_steps=100"]) == 0
     config = json.loads((out / "config.json").read_text())
-    # the tabular family's default step (rlx.agents.ENV_DEFAULTS), applied and recorded
+    # the tabular family's default step (the agent's FAMILY_DEFAULTS), applied and recorded
     assert config["agent"]["normalized"] is True and config["env_family"] == "tabular"
-    assert config["agent"]["lr"] == agents.ENV_DEFAULTS["n_harpg"]["tabular"]["lr"]
+    assert config["agent"]["lr"] == agents.family_defaults("n_harpg")["tabular"]["lr"]
     assert config["env_defaults"] == {"agent.lr": config["agent"]["lr"]}
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     steps = 300  # the nominal ≥ 200 + ≥ 100 valid steps an iteration

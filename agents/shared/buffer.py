@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from rlx.fields import ConfigError
+
 
 @struct.dataclass
 class Buffer:
@@ -28,7 +30,7 @@ class Buffer:
 def init(example, capacity: int) -> Buffer:
     """An empty buffer for items shaped like `example` (one transition)."""
     if capacity < 1:
-        raise ValueError(f"capacity must be at least 1, got {capacity}")
+        raise ConfigError(f"capacity must be at least 1, got {capacity}")
     data = jax.tree.map(lambda x: jnp.zeros((capacity,) + jnp.shape(x), jnp.asarray(x).dtype), example)
     return Buffer(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 

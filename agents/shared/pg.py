@@ -28,10 +28,17 @@ import optax
 from flax import struct
 
 from rlx.agents.shared import baselines
-from rlx.fields import static
+from rlx.fields import ConfigError, static
 from rlx.estimators import hessian_vector_product, policy_gradient
 from rlx.policies import Policy, make_policy, obs_encoding
 from rlx.rollout import Trajectories, collect_batch, collect_episodes, episode_discount, episode_horizon
+
+
+# The family's start on classic control and MinAtar (FAMILY_DEFAULTS of gpomdp, npg_igt, harpg, sharp): PPO's
+# near-uniform policy (orthogonal init, last layer 0.01), whose exploration acrobot's sparse reward needs;
+# locomotion and continuous control keep the official Xavier init (docs/algorithms.md, "Policy-gradient
+# estimators").
+CLASSIC_INIT = {"weight_init": "orthogonal"}
 
 
 @struct.dataclass
@@ -115,7 +122,7 @@ def sample(key: jax.Array, env, config: PGConfig, params, memory: BatchMemory, m
     (B = config.batch_steps by default), `rlx.rollout.collect_batch`."""
     min_steps = config.batch_steps if min_steps is None else min_steps
     horizon = episode_horizon(env, config.horizon)
-    return collect_batch(key, env, env.default_params, policy(env, config), params, config.num_envs, min_steps,
+    return collect_batch(key, env, env.default_params, policy(env, config).actor(params), config.num_envs, min_steps,
                          horizon, memory.mean_length)
 
 
@@ -147,7 +154,7 @@ def _baseline(env, config: PGConfig, memory: BatchMemory, traj: Trajectories):
         return "none"
     if config.baseline == "linear":
         return baselines.predict(memory.baseline, _features(env, traj))
-    raise ValueError(f"baseline must be 'linear' or 'none', got {config.baseline!r}")
+    raise ConfigError(f"baseline must be 'linear' or 'none', got {config.baseline!r}")
 
 
 def _features(env, traj: Trajectories):
@@ -200,7 +207,7 @@ def sample_episodes(key: jax.Array, env, config: PolicyConfig, params, num_episo
     """N fresh episodes of π_params of horizon H, one a row (episode-major),
     for agents whose paper samples a fixed number of episodes (PGP)."""
     horizon = episode_horizon(env, config.horizon)
-    return collect_episodes(key, env, env.default_params, policy(env, config), params, num_episodes, horizon)
+    return collect_episodes(key, env, env.default_params, policy(env, config).actor(params), num_episodes, horizon)
 
 
 def episodes_gradient(env, config: PolicyConfig, params, traj: Trajectories, baseline: str = "loo"):
@@ -239,8 +246,13 @@ def episode_metrics(traj: Trajectories, *other) -> dict:
     }
 
 
+def eval_horizon(env, config: PolicyConfig) -> int:
+    """The agent's horizon H (`config.horizon`), or the env's time limit when 0."""
+    return episode_horizon(env, config.horizon)
+
+
 def act(key: jax.Array, state, obs, env, config: PolicyConfig, deterministic: bool = True):
     """The greedy (or mean) action of π_{state.params}, or a sampled one with
     deterministic=False."""
     pi = policy(env, config)
-    return pi.mode(state.params, obs) if deterministic else pi.sample(state.params, obs, key)
+    return pi.mode(state.params, obs) if deterministic else pi.sample(key, state.params, obs)

@@ -1,5 +1,5 @@
 """The γ0 grid behind the classic-control and tabular defaults of the
-policy-gradient agents (rlx.agents.ENV_DEFAULTS): each agent at its defaults
+policy-gradient agents (the agent's FAMILY_DEFAULTS): each agent at its defaults
 but γ0, every γ0 and seed in one vmapped program.
 
     python experiments/vr_pg/tune_defaults.py                          # cartpole, 3·10^5 steps, 4 seeds

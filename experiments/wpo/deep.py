@@ -7,7 +7,7 @@ vmapped (Song, He, Ding, Zhao, TMLR 2023, §classic control and §MuJoCo).
 
 Classic control: `wpo_deep`, `spo_deep` and `ppo` at their defaults for 5·10⁵
 env steps (PureJaxRL's CartPole budget).  Locomotion (Brax): the same
-three with their locomotion defaults (`rlx.agents.ENV_DEFAULTS`: 11 bins an
+three with their locomotion defaults (`the agent's FAMILY_DEFAULTS`: 11 bins an
 action dimension, one batch, discount and observation normalisation), for 10⁶ env steps (the paper's
 MuJoCo budget).  The score is the mean training episode return over the last
 10% of updates, mean ± s.e. over seeds; the plot shows the curves.

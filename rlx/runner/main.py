@@ -38,8 +38,8 @@ import jax
 import numpy as np
 
 from rlx import agents, envs
+from rlx.agent import ContractError, check_metrics
 from rlx.fields import ConfigError, field_types, validate, validate_kwargs
-from rlx.rollout import episode_horizon
 from rlx.runner import devices
 from rlx.runner.checkpoint import Checkpoints
 from rlx.runner.config import (
@@ -72,7 +72,7 @@ class Plan:
     agent_config: Any  # the base config, before the sweep
     env: Any
     env_kwargs: dict
-    env_defaults: dict  # the agent fields rlx.agents.ENV_DEFAULTS set for this env's family (not overridden)
+    env_defaults: dict  # the agent fields the agent's FAMILY_DEFAULTS set for this env's family (not overridden)
     sweep: dict[str, list]  # agent field -> values; the grid is their product
     points: list[dict]  # the grid, one {field: value} a point
     configs: Any  # the agent config with every numeric field an array over runs
@@ -167,7 +167,7 @@ def plan(argv: list[str]) -> Plan:
     try:
         agent = agents.get(run.agent)
         env_factory = envs.factory(run.env)
-    except ValueError as err:
+    except (ValueError, ContractError) as err:
         raise ConfigError(str(err)) from None
     apply_overrides(agents.config(run.agent), agent_over, "agent.")  # a bad agent key fails before the env is built
     env_kwargs = coerce_kwargs(env_factory, env_over, "env.")
@@ -182,7 +182,7 @@ def plan(argv: list[str]) -> Plan:
     agent_config = apply_overrides(agents.config(run.agent, env), agent_over, "agent.")
     validate(agent_config, "agent.")
     sweep = parse_sweep(agent_config, sweep_over)
-    host_env = getattr(env, "host_env", False)
+    host_env = env.host_stepped
     if host_env and run.num_processes > 1:
         raise ConfigError(f"env {run.env} is stepped on the host and runs in one process")
 
@@ -192,9 +192,9 @@ def plan(argv: list[str]) -> Plan:
             raise ValueError(f"an update must simulate at least one env step, got {steps_per_update}")
         num_points = math.prod(len(v) for v in sweep.values())
         _check_memory(agent, env, agent_config, steps_per_update, num_points * run.seeds)
-    except ConfigError:
+    except JobTooLarge:
         raise
-    except ValueError as err:
+    except ValueError as err:  # a ConfigError among them: the agent refuses its settings or this env
         raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
 
     points = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
@@ -222,7 +222,9 @@ def plan(argv: list[str]) -> Plan:
         programs = Programs(agent, env, chunk, sharding, run.eval_episodes)
         lowered = programs.chunk.lower(programs.placed(configs), programs.abstract_carry(configs, seeds))
         trace_s = time.perf_counter() - t0
-    except ValueError as err:
+        _, metric_shapes = lowered.out_info  # [runs, chunk] a metric
+        check_metrics(run.agent, agent, {k: v.shape[2:] for k, v in metric_shapes.items()})
+    except (ValueError, ContractError) as err:
         raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
     # Process 0 claims (or, resuming, checks) the run folder; the others
     # learn whether it could, so no process is left waiting for the rest.
@@ -270,6 +272,10 @@ def _compile_cache(folder: str, given: bool) -> None:
             jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)  # what takes longer is kept
 
 
+class JobTooLarge(ConfigError):
+    """The runs of a job cannot fit in this machine's memory."""
+
+
 def _check_memory(agent, env, config, steps_per_update: int, num_runs: int) -> None:
     """ConfigError when the runs cannot fit in this machine's memory, before
     anything is allocated.  A lower bound: a run's state (its shapes, traced
@@ -284,7 +290,7 @@ def _check_memory(agent, env, config, steps_per_update: int, num_runs: int) -> N
     have = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     num_runs = math.ceil(num_runs / jax.process_count())  # this host's share
     if num_runs * per_run > 0.8 * have:
-        raise ConfigError(f"{num_runs:,} runs need at least {num_runs * per_run / 2**30:,.1f} GiB "
+        raise JobTooLarge(f"{num_runs:,} runs need at least {num_runs * per_run / 2**30:,.1f} GiB "
                           f"({per_run / 2**20:,.2f} MiB a run), more than this machine's {have / 2**30:.1f} GiB: "
                           "give fewer seeds or sweep points")
 
@@ -398,7 +404,7 @@ class Programs:
 
         def evaluation(config, seed, state):
             key = jax.random.fold_in(jax.random.key(seed), EVAL_STREAM)
-            horizon = episode_horizon(env, getattr(config, "horizon", 0))
+            horizon = agent.eval_horizon(env, config)
             return evaluate(agent, env, config, state, key, eval_episodes, horizon)
 
         self.init = jax.jit(jax.vmap(init))
@@ -894,7 +900,7 @@ def _help(argv: list[str]) -> int:
         print("\n".join(_fields_help(RunConfig(), "")))
         print("\nagents (agent=NAME; `agent=NAME --help` lists its fields):")
         for name in agents.names():
-            module, preset = agents.AGENTS[name]
+            preset = agents.presets(name)
             extra = f" [{', '.join(f'{k}={v}' for k, v in preset.items())}]" if preset else ""
             print(f"  {name:<12} {_first_sentence(agents.get(name).__doc__)}{extra}")
         print("\nenvs (env=NAME; `env=NAME --help` lists its arguments):")
@@ -931,9 +937,9 @@ def _help(argv: list[str]) -> int:
         print(f"\nagent {name}{where}: {_first_sentence(agents.get(name).__doc__)}")
         print("fields (agent.<field>=value; ~ = sweepable: sweep.agent.<field>=[v1,v2]):")
         print("\n".join(_fields_help(config, "agent.")))
-        if env is None and name in agents.ENV_DEFAULTS:
+        if env is None and agents.family_defaults(name):
             print("defaults by env family (agent.<field>= overrides them):")
-            for fam, values in agents.ENV_DEFAULTS[name].items():
+            for fam, values in agents.family_defaults(name).items():
                 print(f"  on {fam}: " + " ".join(f"agent.{k}={v}" for k, v in values.items()))
     return 0
 
