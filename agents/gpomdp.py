@@ -3,7 +3,7 @@ variance-reduced family.
 
 Baxter & Bartlett, "Infinite-horizon policy-gradient estimation", JAIR 2001
 (GPOMDP); Williams, Machine Learning 1992 (REINFORCE).  The estimators are
-those of ALGORITHMS.md ("Notation"), implemented in `rlx.estimators`:
+those of docs/algorithms.md ("Notation"), implemented in `rlx.estimators`:
 
     g(τ, θ) = Σ_h (Σ_{t≥h} γ^t r_t) ∇log π_θ(a_h|s_h)          (GPOMDP)
     θ_{t+1} = θ_t + γ_t · mean_{i≤N} g(τ_i, θ_t)
@@ -19,6 +19,8 @@ vanilla PG one, γ_t = γ0·(2/(t+2))^{2/3}, and γ0 = 0.02 their Walker tuning
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -32,8 +34,8 @@ from rlx.schedules import harmonic_power
 @struct.dataclass
 class Config(pg.PGConfig):
     # the shared fields (N, H, estimator, baseline, policy, γ0 = lr, γ, …): rlx.agents.shared.pg.PGConfig
-    optimizer: str = static("sgd")  # "sgd" (the paper's plain step) or "adam"
-    lr_schedule: str = static("pg")  # "pg": γ0·(2/(t+2))^{2/3} [official code]; "constant": γ0
+    optimizer: Literal["sgd", "adam"] = static("sgd")  # "sgd" (the paper's plain step) or "adam"
+    lr_schedule: Literal["pg", "constant"] = static("pg")  # "pg": γ0·(2/(t+2))^{2/3} [official code]; "constant": γ0
     lr: float = 0.02  # γ0 [paper's Walker tuning]
 
 

@@ -14,7 +14,7 @@ Algorithm (N)-HARPG.  For t = 0, 1, …:
 
 v_t is an unbiased estimate of ∇J(θ_t) − ∇J(θ_{t−1}) (B is Shen et al.'s
 unbiased Hessian estimate, `rlx.estimators.hessian_vector_product`, with the
-paper's sign; see ALGORITHMS.md for the official code's sign pitfall), so d_t
+paper's sign; docs/algorithms.md, "HARPG and N-HARPG", has the official code's sign pitfall), so d_t
 tracks ∇J(θ_t) without importance sampling.  One addition to the paper: B's
 Φ uses the same baseline as g (`baseline="linear"`, fitted on the previous
 batch), which keeps B unbiased and removes the common part of the returns
@@ -38,6 +38,10 @@ import optax
 from flax import struct
 
 from rlx.agents.shared import pg
+# the family's State (θ_t, θ_{t−1}, d_{t−1}, t), policy, acting, init and evaluation horizon (the contract, rlx.agent)
+from rlx.agents.shared.pg import MomentumState as State  # noqa: F401
+from rlx.agents.shared.pg import act, eval_horizon, policy  # noqa: F401
+from rlx.agents.shared.pg import init_momentum_state as init  # noqa: F401
 from rlx.fields import static
 from rlx.schedules import harmonic_power
 
@@ -61,13 +65,8 @@ FAMILY_DEFAULTS = {
 }
 METRICS = ("episode_return", "episode_length", "episodes", "grad_norm", "correction_norm", "d_norm", "lr", "momentum",
            "transitions")
-eval_horizon = pg.eval_horizon
 
 
-State = pg.MomentumState  # θ_t, θ_{t−1}, d_{t−1}, t
-policy = pg.policy  # (env, config) -> rlx.policies.Policy
-act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action
-init = pg.init_momentum_state  # (key, env, config) -> State
 
 
 def env_steps_per_update(env, config: Config) -> int:
@@ -104,13 +103,6 @@ def hessian_aided_step(key: jax.Array, state: State, env, config, step_size, mom
     v, hessian_samples = jax.lax.cond(state.t > 0, correction, none_at_t0, None)
     d = jax.tree.map(lambda d, v, g: (1.0 - momentum) * (d + v) + momentum * g, state.d, v, g)
     params = pg.ascent(state.params, step_size, pg.normalized(d) if normalize else d)
-    metrics = {
-        **pg.episode_metrics(traj, hessian_samples),
-        "grad_norm": optax.global_norm(g),
-        "correction_norm": optax.global_norm(v),
-        "d_norm": optax.global_norm(d),
-        "lr": step_size,
-        "momentum": momentum,
-    }
-    return State(params=params, prev_params=state.params, d=d, t=state.t + 1,
-                 memory=pg.remember(env, config, traj)), metrics
+    metrics = {**pg.momentum_metrics(traj, g, d, step_size, momentum, hessian_samples),
+               "correction_norm": optax.global_norm(v)}
+    return pg.momentum_step(env, config, state, params, d, traj), metrics

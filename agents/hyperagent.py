@@ -2,9 +2,9 @@
 ε-greedy double DQN baseline sharing its pieces.
 
 Li, Xu, Han, Luo, "Q-Star Meets Scalable Posterior Sampling: Bridging Theory
-and Practice via HyperAgent", ICML 2024, as ALGORITHMS.md (HyperAgent) and the
-official code's DeepSea script give it; the paper's full text was not
-reachable here, so its own equation numbers are not cited:
+and Practice via HyperAgent", ICML 2024, as
+official code's DeepSea script give it (docs/algorithms.md, "HyperAgent
+(and DQN)"; the paper's own equation numbers are not cited):
 
     Q(s, a, ξ) = σ_post ⟨φ_w(s), (H ξ + h)_a⟩ + σ_prior ⟨φ^P(s), (H^P ξ + h^P)_a⟩
 
@@ -19,9 +19,8 @@ with a target network θ⁻ and one target index ξ⁻ per transition, drawn apa
 from the K update indices ξ (the official code's `target_noise_per_sample=1`,
 `dependent_target_noise=0`), so every ξ regresses on the same sampled target.
 `target_index="shared"` sets ξ⁻ = ξ instead, so each index bootstraps from
-itself as a bootstrapped-DQN head does; on DeepSea it scales much better here
-(experiments/hyperagent: N = 40 solved by 8 of 8 seeds, against 0 of 8 with
-independent ξ⁻), but it is not the paper's loss, so it is not the default.
+itself as a bootstrapped-DQN head does; it scaled better on DeepSea
+(experiments/hyperagent), but it is not the paper's loss, so it is not the default.
 As in the official DeepSea run, gradients are clipped to global norm 10, Adam
 has ε = 1.5e-4, and actions are uniform until `learning_starts` transitions
 are stored.  Acting is greedy on Q(s, ·, ξ), ξ drawn afresh at each
@@ -37,6 +36,8 @@ on-device buffer (rlx.agents.shared.buffer), the target synced every `target_eve
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -44,7 +45,7 @@ from flax import linen as nn
 from flax import struct
 
 from rlx.agent import env_time_limit
-from rlx.agents.shared import buffer
+from rlx.agents.shared import buffer, onpolicy
 from rlx.fields import ConfigError, static
 from rlx.policies import encode_obs, obs_encoding
 from rlx.rollout import track_returns
@@ -52,8 +53,8 @@ from rlx.rollout import track_returns
 
 @struct.dataclass
 class Config:
-    exploration: str = static("hypermodel")  # "hypermodel" (HyperAgent) or "epsilon" (ε-greedy double DQN)
-    target_index: str = static("independent")  # ξ⁻ drawn per transition [official], or "shared": ξ⁻ = ξ
+    exploration: Literal["hypermodel", "epsilon"] = static("hypermodel")  # "hypermodel" (HyperAgent) or "epsilon" (ε-greedy double DQN)
+    target_index: Literal["independent", "shared"] = static("independent")  # ξ⁻ drawn per transition [official], or "shared": ξ⁻ = ξ
     index_dim: int = static(4)  # M [official]
     num_indices: int = static(20)  # K fresh ξ a batch [official ≈ 20]
     hidden: tuple[int, ...] = static((64, 64))  # [official DeepSea torso]
@@ -101,11 +102,8 @@ class State:
     prior: dict  # frozen: {"torso", "H", "h"}
     opt_state: optax.OptState
     replay: buffer.Buffer
-    env_state: object
-    obs: jax.Array
+    envs: onpolicy.Envs  # the one env (unbatched), run on across updates
     index: jax.Array  # ξ of the running episode
-    episode_return: jax.Array  # the running episode's return so far
-    last_return: jax.Array  # the last finished episode's
     t: jax.Array  # updates done (env steps so far: t · num_steps)
 
 
@@ -164,8 +162,10 @@ def init(key, env, config: Config) -> State:
     example = {"obs": obs, "action": jnp.zeros((), jnp.int32), "reward": jnp.zeros(()),
                "next_obs": obs, "terminated": jnp.zeros((), bool), "z": jnp.zeros((m,))}
     opt = _optimizer(config)
-    return State(params, params, prior, opt.init(params), buffer.init(example, config.capacity), env_state, obs,
-                 _sphere(k_index, (m,)), jnp.zeros(()), jnp.zeros(()), jnp.zeros((), jnp.int32))
+    envs = onpolicy.Envs(state=env_state, obs=obs, episode_return=jnp.zeros(()), last_return=jnp.zeros(()))
+    return State(params=params, target=params, prior=prior, opt_state=opt.init(params),
+                 replay=buffer.init(example, config.capacity), envs=envs, index=_sphere(k_index, (m,)),
+                 t=jnp.zeros((), jnp.int32))
 
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
@@ -218,16 +218,16 @@ def update(key, state: State, env, config: Config):
     def step(state, x):
         k, steps = x  # steps: env steps before this one
         k_act, k_env, k_z, k_batch, k_idx, k_target_idx, k_next = jax.random.split(k, 7)
-        q = q_values(state.params, state.prior, torso, state.obs, state.index, config)
+        q = q_values(state.params, state.prior, torso, state.envs.obs, state.index, config)
         eps = jnp.clip(config.epsilon_start + (config.epsilon_end - config.epsilon_start)
                        * steps / config.epsilon_steps, config.epsilon_end, config.epsilon_start)
         random_action = jax.random.randint(k_act, (), 0, num_actions)
         warming_up = state.replay.size < config.learning_starts  # uniform actions until learning starts
         explore = warming_up | ((~hyper) & (jax.random.uniform(jax.random.fold_in(k_act, 1)) < eps))
         action = jnp.where(explore, random_action, jnp.argmax(q)).astype(jnp.int32)
-        obs, env_state, reward, terminated, truncated, info = env.step(k_env, state.env_state, action,
+        obs, env_state, reward, terminated, truncated, info = env.step(k_env, state.envs.state, action,
                                                                         env.default_params)
-        item = {"obs": state.obs, "action": action, "reward": reward, "next_obs": info["final_obs"],
+        item = {"obs": state.envs.obs, "action": action, "reward": reward, "next_obs": info["final_obs"],
                 "terminated": terminated, "z": _sphere(k_z, (m,))}
         replay = buffer.add(state.replay, jax.tree.map(lambda x: x[None], item))
         done = jnp.logical_or(terminated, truncated)
@@ -249,14 +249,16 @@ def update(key, state: State, env, config: Config):
         grad_steps = jnp.maximum(steps + 1 - config.learning_starts, 0)
         target = jax.tree.map(lambda t, p: jnp.where(ready & (grad_steps % config.target_every == 0), p, t),
                               state.target, params)
-        new = state.replace(params=params, target=target, opt_state=opt_state, replay=replay, env_state=env_state,
-                            obs=obs, index=jnp.where(resample, _sphere(k_next, (m,)), state.index))
+        new = state.replace(params=params, target=target, opt_state=opt_state, replay=replay,
+                            envs=state.envs.replace(state=env_state, obs=obs),
+                            index=jnp.where(resample, _sphere(k_next, (m,)), state.index))
         return new, (reward, done)
 
     steps = state.t * config.num_steps + jnp.arange(config.num_steps)
     state, (rewards, done) = jax.lax.scan(step, state, (jax.random.split(key, config.num_steps), steps))
-    running, last, episode_return = track_returns(state.episode_return[None], state.last_return[None],
+    running, last, episode_return = track_returns(state.envs.episode_return[None], state.envs.last_return[None],
                                                   rewards[:, None], done[:, None])
     metrics = {"episode_return": episode_return, "transitions": jnp.asarray(config.num_steps, jnp.float32),
                "episodes": jnp.sum(done)}
-    return state.replace(episode_return=running[0], last_return=last[0], t=state.t + 1), metrics
+    envs = state.envs.replace(episode_return=running[0], last_return=last[0])
+    return state.replace(envs=envs, t=state.t + 1), metrics

@@ -5,8 +5,8 @@ the generative-model sampler of the paper, on other discrete-action envs
 Cayci, He, Srikant, "Finite-Time Analysis of Entropy-Regularized Neural
 Natural Actor-Critic", TMLR 2024: Algorithm 2 (the actor-critic), Algorithm 1
 (`sym_init`), Algorithm 3 (max-norm neural TD for the critic) and Algorithm 4
-(sampling from d^π ⊗ π).  The paper has no code and its full text was not
-reachable here; the steps below are the reconstruction of ALGORITHMS.md,
+(sampling from d^π ⊗ π).  The paper has no code; the steps below are the
+reconstruction in docs/algorithms.md ("Entropy-regularised neural NAC"),
 checked item by item in experiments/wpo/REFERENCE.md part B.
 
     f(x; θ) = (1/√m) Σ_i c_i ReLU(θ_iᵀ x),  x = φ(s, a) (one-hot of the pair)
@@ -25,7 +25,7 @@ a' ~ π_t(·|s'):
 Other discrete-action envs [decision: the paper's analysis assumes the
 generative model]: x = e_a ⊗ z(s), z = (obs, 1)/‖(obs, 1)‖ (unit norm as the
 paper asks, and obs = z_{:n}/z_n, so nothing is lost), obs standardised by
-running statistics first (without, cartpole's angle is lost beside the 1);
+running statistics first (without, a small angle is lost beside the 1);
 the samples are the
 N × T transitions of on-policy rollouts of π_t (undiscounted visitation; a
 truncation bootstraps from the final observation, a termination cuts), with
@@ -37,15 +37,9 @@ Decisions where the reconstruction is silent: SGD steps use minibatches of
 last half of the iterates is averaged (`average_tail`; averaging from the
 start biased Q̂ towards its zero initialisation).  The default step is
 ηλ = 1/2: at η = 1/λ (soft policy iteration) the ReLU activation pattern
-moves between θ_0 and θ_t, the step is not the linearised one, and the
-regularised value oscillated with period 2 (5.4515 / 5.4587 at m = 2048,
-optimum 5.4589, fitting Q̂); at ηλ = 1/2 it rose to within 5·10⁻⁴ and stayed
-(tests/test_nac.py: random 4 × 3 MDP, γ 0.8, λ 0.5).
-
-Measured with rollouts (`agent=nac env=cartpole`, its classic-control defaults: m = 256, λ 0.05, η 10, 8 envs ×
-64 steps, 2 seeds): cartpole rises from ≈ 22 to ≈ 140 in 1.5·10⁵ steps, still
-climbing; acrobot did not improve in 10⁵ steps (−294 → −371); MinAtar
-breakout runs (0.40 → 0.65 in 1.5·10⁴ steps).
+moves between θ_0 and θ_t, so the step is not the linearised one and the
+regularised value can oscillate (what was measured: experiments/README.md,
+"Measured notes behind the defaults").
 """
 
 from __future__ import annotations
@@ -58,8 +52,9 @@ import jax.numpy as jnp
 from flax import struct
 
 from rlx import exact
+from rlx.agents.shared import onpolicy
 from rlx.fields import ConfigError, static
-from rlx.rollout import ObsStats, collect_episodes, collect_steps, episode_discount, episode_horizon, track_returns
+from rlx.rollout import ObsStats, collect_episodes, episode_discount, episode_horizon
 
 
 @struct.dataclass
@@ -69,7 +64,7 @@ class Config:
     actor_lr: float = 1.0  # η; ηλ = 1/2 damps the step (η = 1/λ, soft policy iteration, oscillates: docstring)
     critic_steps: int = static(1000)
     critic_lr: float = 4.0
-    critic_radius: float = 100.0  # R: ‖w_i − w_{0,i}‖ ≤ R/√m (R = 20 at m = 512 biased Q̂ by ~0.65 of ~5)
+    critic_radius: float = 100.0  # R: ‖w_i − w_{0,i}‖ ≤ R/√m (a smaller R biased Q̂: experiments/README.md)
     natural_steps: int = static(1000)
     natural_lr: float = 0.5
     natural_radius: float = 100.0  # ρ
@@ -102,11 +97,8 @@ class State:
     theta0: jax.Array
     w0: jax.Array  # [m, d] critic's initial weights (the projection's centre)
     w: jax.Array  # the critic's last average
-    env_state: object  # rollouts: the envs carried between iterations
-    obs: jax.Array
+    envs: onpolicy.Envs  # rollouts: the envs carried between iterations
     obs_stats: ObsStats  # rollouts: observations are standardised before φ
-    episode_return: jax.Array
-    last_return: jax.Array
     t: jax.Array
 
 
@@ -182,12 +174,10 @@ def init(key, env, config: Config) -> State:
     _, d = _sizes(env)
     k_actor, k_critic, k_env = jax.random.split(key, 3)
     theta0, w0 = _symmetric(k_actor, config.width, d), _symmetric(k_critic, config.width, d)
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_env, config.num_envs),
-                                                           env.default_params)
-    zeros = jnp.zeros((config.num_envs,))
     space = env.observation_space(env.default_params)
     stats = ObsStats.create(space.shape, "int32" if _tabular(env) else "float32")
-    return State(theta0, theta0, w0, w0, env_state, obs, stats, zeros, zeros, jnp.zeros((), jnp.int32))
+    return State(theta=theta0, theta0=theta0, w0=w0, w=w0, envs=onpolicy.reset(k_env, env, config.num_envs),
+                 obs_stats=stats, t=jnp.zeros((), jnp.int32))
 
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
@@ -212,18 +202,31 @@ def _tail_weight(i, steps, config: Config):
     return (i >= int(config.average_tail * steps)).astype(jnp.float32)
 
 
+@struct.dataclass
+class Samples:
+    """A minibatch of the critic's and the natural gradient's data, one row a sample."""
+
+    x: jax.Array  # φ(s, a)
+    reward: jax.Array  # r(s, a)
+    continuation: jax.Array  # γ(1 − done')
+    x_next: jax.Array  # φ(s', a'), a' ~ π(·|s')
+    logp_next: jax.Array  # log π(a'|s')
+    features: jax.Array  # φ(s, ·), every action
+    probs: jax.Array  # π(·|s)
+
+
 def _critic(key, start, w0, draw, config: Config):
     """Projected neural TD(0) on the soft Q from `start`; the tail average.
-    draw(key) -> (x, r, continuation γ(1 − done'), x', log π(a'|s'), φ(s, ·), π(·|s))."""
+    draw(key) -> Samples."""
     radius = config.critic_radius / math.sqrt(config.width)
     steps = jnp.arange(config.critic_steps)
 
     def td(carry, inputs):
         k, i = inputs
         w, w_sum = carry
-        x, r, cont, x_next, logp_next, _, _ = draw(k)
-        target = jax.lax.stop_gradient(r + cont * (network(w, x_next) - config.temperature * logp_next))
-        grad = jax.grad(lambda w: 0.5 * jnp.mean((network(w, x) - target) ** 2))(w)
+        b = draw(k)
+        target = jax.lax.stop_gradient(b.reward + b.continuation * (network(w, b.x_next) - config.temperature * b.logp_next))
+        grad = jax.grad(lambda w: 0.5 * jnp.mean((network(w, b.x) - target) ** 2))(w)
         w = _project_rows(w - config.critic_lr * grad, w0, radius)
         return (w, w_sum + _tail_weight(i, config.critic_steps, config) * w), None
 
@@ -237,18 +240,18 @@ def _natural(key, theta, w, draw, config: Config):
     by projected SGD, the tail average.  `centered`: Â(s, a) = Q̂(s, a) −
     Σ_b π(b|s) Q̂(s, b) instead of Q̂ [decision]: a state-only shift of the
     target leaves π_{t+1} ∝ π_t^{1−ηλ} exp(η Q̂) unchanged, and without V(s) in
-    it the fit spends its norm on what moves the policy (tabular test MDP,
-    m = 128: max |π − π*_λ| 0.061 fitting Q̂, 0.0025 fitting Â)."""
+    it the fit spends its norm on what moves the policy (experiments/README.md,
+    "Measured notes behind the defaults")."""
     steps = jnp.arange(config.natural_steps)
 
     def sgd(carry, inputs):
         k, i = inputs
         u, u_sum = carry
-        x, _, _, _, _, x_all, probs = draw(k)
-        q = network(w, x)
+        b = draw(k)
+        q = network(w, b.x)
         if config.centered:
-            q = q - jnp.sum(probs * network(w, x_all), -1)
-        grad = jax.grad(lambda u: 0.5 * jnp.mean((_linearised(theta, u, x) - q) ** 2))(u)
+            q = q - jnp.sum(b.probs * network(w, b.features), -1)
+        grad = jax.grad(lambda u: 0.5 * jnp.mean((_linearised(theta, u, b.x) - q) ** 2))(u)
         u = u - config.natural_lr * grad
         u = u * jnp.minimum(1.0, config.natural_radius / jnp.maximum(jnp.linalg.norm(u), 1e-12))
         return (u, u_sum + _tail_weight(i, config.natural_steps, config) * u), None
@@ -305,7 +308,8 @@ def _tabular_data(key, state: State, env, config: Config):
 
     def draw(k):
         s, a, s2, a2 = _samples(k, mdp, probs, config.batch)
-        return phi[s, a], r[s, a], mdp.discount * alive[s2], phi[s2, a2], logp[s2, a2], phi[s], probs[s]
+        return Samples(x=phi[s, a], reward=r[s, a], continuation=mdp.discount * alive[s2], x_next=phi[s2, a2],
+                       logp_next=logp[s2, a2], features=phi[s], probs=probs[s])
 
     traj = collect_episodes(key, env, mdp, _sampler(env, state.theta), config.num_envs,
                             episode_horizon(env, config.horizon))
@@ -319,8 +323,7 @@ def _rollout_data(key, state: State, env, config: Config):
     discount = episode_discount(env, config.discount)
     stats = state.obs_stats
     sample = _sampler(env, state.theta, stats.normalize)
-    tr, env_state, obs = collect_steps(k_roll, env, env.default_params, sample, state.env_state, state.obs,
-                                       config.num_steps)
+    tr, envs, episode_return = onpolicy.rollout(k_roll, env, sample, state.envs, config.num_steps)
     phi, phi_next = features(env, stats.normalize(tr.obs)), features(env, stats.normalize(tr.next_obs))  # [T, N, A, d]
     x = jnp.take_along_axis(phi, tr.action[..., None, None].astype(jnp.int32), -2)[..., 0, :]
     logits_next = network(state.theta, phi_next)
@@ -330,16 +333,14 @@ def _rollout_data(key, state: State, env, config: Config):
     cont = discount * (1.0 - tr.terminated.astype(jnp.float32))
     flat = lambda a: a.reshape((-1,) + a.shape[2:])  # noqa: E731
     probs = jax.nn.softmax(network(state.theta, phi))
-    data = tuple(map(flat, (x, tr.reward, cont, x_next, logp_next, phi, probs)))
-    size = data[1].shape[0]
+    data = jax.tree.map(flat, Samples(x=x, reward=tr.reward, continuation=cont, x_next=x_next, logp_next=logp_next,
+                                      features=phi, probs=probs))
+    size = data.reward.shape[0]
 
     def draw(k):
         idx = jax.random.randint(k, (config.batch,), 0, size)
-        return tuple(a[idx] for a in data)
+        return jax.tree.map(lambda a: a[idx], data)
 
-    running, last, episode_return = track_returns(state.episode_return, state.last_return, tr.reward,
-                                                  jnp.logical_or(tr.terminated, tr.truncated))
-    state = state.replace(env_state=env_state, obs=obs, obs_stats=stats.update(tr.obs), episode_return=running,
-                          last_return=last)
+    state = state.replace(envs=envs, obs_stats=stats.update(tr.obs))
     metrics = {"episode_return": episode_return, "transitions": jnp.asarray(size, jnp.float32)}
     return draw, metrics, state

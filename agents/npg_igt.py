@@ -25,10 +25,13 @@ The reported `episode_return` is that of τ̄_t, sampled at θ̄_t, not at θ_t.
 from __future__ import annotations
 
 import jax
-import optax
 from flax import struct
 
 from rlx.agents.shared import pg
+# the family's State (θ_t, θ_{t−1}, d_{t−1}, t), policy, acting, init and evaluation horizon (the contract, rlx.agent)
+from rlx.agents.shared.pg import MomentumState as State  # noqa: F401
+from rlx.agents.shared.pg import act, eval_horizon, policy  # noqa: F401
+from rlx.agents.shared.pg import init_momentum_state as init  # noqa: F401
 from rlx.schedules import harmonic_power
 
 
@@ -42,13 +45,8 @@ class Config(pg.PGConfig):
 PRESETS = {"npg_igt": {}}  # registry name -> the Config fields it sets
 FAMILY_DEFAULTS = {"npg_igt": {"classic": {**pg.CLASSIC_INIT, "lr": 0.5}, "tabular": {"lr": 2.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.5}}}
 METRICS = ("episode_return", "episode_length", "episodes", "grad_norm", "d_norm", "lr", "momentum", "transitions")
-eval_horizon = pg.eval_horizon
 
 
-State = pg.MomentumState  # θ_t, θ_{t−1}, d_{t−1}, t
-policy = pg.policy  # (env, config) -> rlx.policies.Policy
-act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action
-init = pg.init_momentum_state  # (key, env, config) -> State
 
 
 def env_steps_per_update(env, config: Config) -> int:
@@ -69,12 +67,4 @@ def update(key: jax.Array, state: State, env, config: Config):
     g = pg.gradient(env, config, theta_bar, traj, state.memory)
     d = jax.tree.map(lambda d, g: (1.0 - eta_t) * d + eta_t * g, state.d, g)
     params = pg.ascent(state.params, gamma_t, pg.normalized(d))
-    metrics = {
-        **pg.episode_metrics(traj),
-        "grad_norm": optax.global_norm(g),
-        "d_norm": optax.global_norm(d),
-        "lr": gamma_t,
-        "momentum": eta_t,
-    }
-    return State(params=params, prev_params=state.params, d=d, t=state.t + 1,
-                 memory=pg.remember(env, config, traj)), metrics
+    return pg.momentum_step(env, config, state, params, d, traj), pg.momentum_metrics(traj, g, d, gamma_t, eta_t)

@@ -1,13 +1,13 @@
 """PDPG: the primal-dual policy gradient baseline of PGP's experiments.
 
-Ying et al. 2025 (ALGORITHMS.md, PGP "Baseline"): the Lagrangian of the same
+Ying et al. 2025 (docs/algorithms.md, "PGP and PDPG (tabular)"): the Lagrangian of the same
 constrained exploration problem,
 
     L(λ, μ) = H(λ) − Σ_j μ_j g_j(λ),   μ ≥ 0,
 
 a policy-gradient step on the pseudo-reward ∂L/∂λ at λ̂ (as PGP's, `agents.pgp`)
 and projected dual ascent on the constraint, μ ← max(0, μ + η_μ g(λ̂)).  With
-constraints written g ≤ 0 this is ALGORITHMS.md's "μ ← max(0, μ − η_μ g)" for a
+constraints written g ≤ 0 this is the reference's "μ ← max(0, μ − η_μ g)" for a
 constraint written g ≥ 0: μ grows while the constraint is violated.  The
 variance-reduced version of Ying et al. is not built.
 """

@@ -1,9 +1,9 @@
 """PGP: constrained exploration over occupancy measures by a quadratic penalty.
 
 Wolf, Fatkhullin, He 2026, "Global Optimality for Constrained Exploration via
-Penalty Regularization" (Policy Gradient Penalty), as ALGORITHMS.md (PGP)
-gives it; the paper's full text was not reachable here, so its own equation
-numbers are not cited.  Maximise the entropy of the state-action occupancy
+Penalty Regularization" (Policy Gradient Penalty), as docs/algorithms.md
+("PGP and PDPG (tabular)") gives it; the paper's own equation numbers are
+not cited.  Maximise the entropy of the state-action occupancy
 λ^{π_θ} subject to convex constraints g_j(λ) ≤ 0 through the penalised
 objective
 
@@ -18,7 +18,7 @@ plain policy-gradient step on r (GPOMDP with the leave-one-out baseline,
 Constraints (`constraint=`): "cost" is the env's safety cost, on
 `constrained_gridworld` the hole cells: c[s, a] = −r[s, a] of the env's own
 reward and g(λ) = Σ λ c − budget.  The sign is derived from that definition
-(ALGORITHMS.md warns that the official gridworld code's sign never lets the
+(docs/algorithms.md notes that the official gridworld code's sign never lets the
 constraint bind).  "path" is the paper's imitation-style constraint
 ‖λ − λ_path‖₂ ≤ shift, λ_path the exact occupancy of the policy that walks
 `path` from the start; "both" imposes the two; "none" is unconstrained
@@ -32,6 +32,8 @@ continuous version.
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import jax
 import jax.numpy as jnp
@@ -47,9 +49,9 @@ from rlx.rollout import Trajectories, episode_discount, episode_horizon
 @struct.dataclass
 class Config(pg.PolicyConfig):
     num_envs: int = static(24)  # N, episodes an iteration [paper's sweep: 8, 24, 72]
-    baseline: str = static("loo")  # "loo" (leave-one-out batch mean, unbiased) or "none"
+    baseline: Literal["loo", "none"] = static("loo")  # "loo" (leave-one-out batch mean, unbiased) or "none"
     lr: float = 0.1  # constant step size [paper's sweep: 1e-3, 1e-2, 1e-1]
-    constraint: str = static("cost")  # "cost", "path", "both" (cost and path) or "none"
+    constraint: Literal["cost", "path", "both", "none"] = static("cost")  # "cost", "path", "both" (cost and path) or "none"
     budget: float = 0.2  # "cost": Σ λ c ≤ budget, c = −(env reward): the discounted hole occupancy allowed
     path: str = static("DDDDRRDRRR")  # "path": moves from the start (U R D L) of the reference path
     shift: float = 2.0  # "path": ‖λ − λ_path‖₂ ≤ shift

@@ -1,6 +1,6 @@
 """PGP on continuous tasks: the occupancy's density by a Gaussian mixture.
 
-Wolf, Fatkhullin, He 2026 (ALGORITHMS.md, PGP "Continuous"): the state
+Wolf, Fatkhullin, He 2026 (docs/algorithms.md, "Deep PGP"): the state
 density d̂ is a 16-component diagonal Gaussian mixture (`rlx.agents.shared.density`), so
 
     log λ̂(s, a) = log d̂(s) + log π(a|s),
@@ -18,8 +18,8 @@ Each iteration collects `num_envs × num_steps` steps (4096), refits the
 mixture from the last one (`em_steps` EM steps), and takes one Adam step on
 the policy gradient of the pseudo-reward with a learned value baseline (GAE)
 and on the value regression; γ 0.99, 256 × 256 networks.  Step size and
-penalty are 1e-3 and 100 (the paper: 3e-4 and 10, with which the swing-up's
-violation did not fall within 4·10⁶ steps here).
+penalty are 1e-3 and 100 (the paper: 3e-4 and 10; why: experiments/README.md,
+"Measured notes behind the defaults").
 
 Decisions: λ̂ weighs the visited states uniformly (the on-policy
 visitation of the rollouts, not γ^t: an auto-resetting batch does not know
@@ -29,16 +29,18 @@ the action (the paper: tanh-Gaussian).
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
 from rlx.agent import env_time_limit
-from rlx.agents.shared import density
+from rlx.agents.shared import density, onpolicy
 from rlx.fields import ConfigError, static
 from rlx.policies import MLP, make_policy
-from rlx.rollout import collect_steps, gae
+from rlx.rollout import gae
 
 
 @struct.dataclass
@@ -49,7 +51,7 @@ class Config:
     lr: float = 1e-3  # Adam [paper: 3e-4; with it and ρ 10 the swing-up's violation did not fall in 4·10⁶ steps]
     discount: float = 0.99  # [paper]
     gae_lambda: float = 0.95
-    constraint: str = static("cost")  # "cost", "kl" or "none"
+    constraint: Literal["cost", "kl", "none"] = static("cost")  # "cost", "kl" or "none"
     budget: float = 0.0  # "cost": E_λ[c] ≤ budget
     kl_radius: float = 1.0  # "kl": KL(λ ‖ λ_ref) ≤ radius
     reference_std: float = static(0.3)  # "kl": the reference policy's action std
@@ -71,8 +73,7 @@ class State:
     opt_state: optax.OptState
     mixture: density.Mixture
     reference: density.Mixture  # the reference policy's state density ("kl")
-    env_state: object
-    obs: jax.Array
+    envs: onpolicy.Envs  # the N envs, run on across updates
     t: jax.Array
 
 
@@ -106,19 +107,19 @@ def init(key: jax.Array, env, config: Config) -> State:
     k_pi, k_v, k_env, k_ref, k_mix, k_ref_mix = jax.random.split(key, 6)
     dummy = jnp.zeros(pi.obs_shape, pi.obs_dtype)
     params = {"policy": pi.init(k_pi), "value": _value_net(env, config).init(k_v, dummy)}
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_env, config.num_envs),
-                                                           env.default_params)
+    envs = onpolicy.reset(k_env, env, config.num_envs)
     action_shape = env.action_space(env.default_params).shape
 
     def reference_act(k, o):
         return config.reference_std * jax.random.normal(k, o.shape[:1] + action_shape)
 
-    ref, _, _ = collect_steps(k_ref, env, env.default_params, reference_act, env_state, obs, config.num_steps)
+    ref, _, _ = onpolicy.rollout(k_ref, env, reference_act, envs, config.num_steps)
     ref_obs = _flat(ref.obs)
     reference = density.fit(density.init(k_ref_mix, ref_obs, config.components), ref_obs, iterations=50)
     mixture = density.init(k_mix, ref_obs, config.components)
     opt = optax.adam(config.lr)
-    return State(params, opt.init(params), mixture, reference, env_state, obs, jnp.zeros((), jnp.int32))
+    return State(params=params, opt_state=opt.init(params), mixture=mixture, reference=reference, envs=envs,
+                 t=jnp.zeros((), jnp.int32))
 
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
@@ -129,9 +130,7 @@ def act(key, state: State, obs, env, config: Config, deterministic: bool = True)
 def update(key: jax.Array, state: State, env, config: Config):
     pi = policy(env, config)
     value_net = _value_net(env, config)
-    tr, env_state, obs = collect_steps(key, env, env.default_params,
-                                       pi.actor(state.params["policy"]),
-                                       state.env_state, state.obs, config.num_steps)
+    tr, envs, _ = onpolicy.rollout(key, env, pi.actor(state.params["policy"]), state.envs, config.num_steps)
     mixture = density.fit(state.mixture, _flat(tr.obs), iterations=config.em_steps)
     log_d = density.log_density(mixture, _flat(tr.obs)).reshape(tr.reward.shape)
     log_pi = pi.log_prob(state.params["policy"], tr.obs, tr.action)
@@ -164,5 +163,4 @@ def update(key: jax.Array, state: State, env, config: Config):
     metrics = {"entropy": -jnp.mean(log_lam), "violation": jnp.maximum(g, 0.0), "constraint": g,
                "episode_return": jnp.mean(tr.reward) * env.max_steps(),
                "transitions": jnp.asarray(config.num_envs * config.num_steps, jnp.float32)}
-    return state.replace(params=params, opt_state=opt_state, mixture=mixture, env_state=env_state, obs=obs,
-                         t=state.t + 1), metrics
+    return state.replace(params=params, opt_state=opt_state, mixture=mixture, envs=envs, t=state.t + 1), metrics

@@ -15,8 +15,8 @@ s'_t is the observation after step t — the final one where an episode ended �
 so a time-limit truncation bootstraps from V(s'_t) and only a true
 termination cuts the value.  Â is normalised per minibatch.  The clipped value
 loss is not in the paper; it is OpenAI baselines' ppo2 (kept by PureJaxRL and
-CleanRL) and `clip_value=False` drops it.  On cartpole it matters: without it 4
-of 8 seeds end between 360 and 460 at 5e5 steps, with it all 8 reach 500.
+CleanRL) and `clip_value=False` drops it (on cartpole it matters: experiments/README.md,
+"Measured notes behind the defaults").
 
 Defaults are the classic-control ones (PureJaxRL's CartPole: 4 envs × 128
 steps, 4 epochs of 4 minibatches, Adam 2.5e-4 with ε 1e-5, global gradient norm
@@ -35,15 +35,18 @@ the Gaussian; the env clips them to its bounds.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 import optax
 from flax import struct
 
 from rlx.agent import env_time_limit
-from rlx.fields import ConfigError, static
+from rlx.agents.shared import onpolicy
+from rlx.fields import static
 from rlx.policies import MLP, make_policy
-from rlx.rollout import ObsStats, collect_steps, episode_discount, gae, track_returns
+from rlx.rollout import ObsStats, episode_discount, gae
 
 
 @struct.dataclass
@@ -53,7 +56,7 @@ class Config:
     epochs: int = static(4)
     minibatches: int = static(4)
     hidden: tuple[int, ...] = static((64, 64))
-    policy: str = static("auto")
+    policy: Literal["auto", "tabular", "mlp"] = static("auto")
     normalize_obs: bool = static(False)
     lr: float = 2.5e-4
     lr_decay_iterations: float = 0.0  # K > 0: lr falls linearly to 0 over K updates; 0: constant
@@ -78,16 +81,19 @@ METRICS = ("episode_return", "entropy", "value_loss", "clip_fraction", "transiti
 eval_horizon = env_time_limit
 
 
+State = onpolicy.State  # params {"policy", "value"}, opt_state, obs_stats, envs, t
+
+
 @struct.dataclass
-class State:
-    params: dict  # {"policy": …, "value": …}
-    opt_state: optax.OptState
-    obs_stats: ObsStats
-    env_state: object
-    obs: jax.Array
-    episode_return: jax.Array  # [N] running return of the current episode
-    last_return: jax.Array  # [N] return of the last finished episode
-    t: jax.Array
+class Batch:
+    """The optimisation's data, one row a step (a minibatch is rows of it)."""
+
+    obs: jax.Array  # normalised s_t
+    action: jax.Array
+    logp_old: jax.Array  # log π_old(a_t|s_t)
+    advantage: jax.Array  # GAE Â_t
+    target: jax.Array  # the value target Â_t + V_old(s_t)
+    value_old: jax.Array  # V_old(s_t)
 
 
 def env_steps_per_update(env, config: Config) -> int:
@@ -116,13 +122,9 @@ def init(key: jax.Array, env, config: Config) -> State:
     policy_key, value_key, env_key = jax.random.split(key, 3)
     dummy = jnp.zeros(pi.obs_shape, pi.obs_dtype)
     params = {"policy": pi.init(policy_key), "value": _value_net(env, config).init(value_key, dummy)}
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(
-        jax.random.split(env_key, config.num_envs), env.default_params
-    )
-    stats = ObsStats.create(pi.obs_shape, pi.obs_dtype)
-    zeros = jnp.zeros((config.num_envs,))
-    return State(params, _optimizer(config).init(params), stats, env_state, obs, zeros, zeros,
-                 jnp.zeros((), jnp.int32))
+    return State(params=params, opt_state=_optimizer(config).init(params),
+                 obs_stats=ObsStats.create(pi.obs_shape, pi.obs_dtype), envs=onpolicy.reset(env_key, env, config.num_envs),
+                 t=jnp.zeros((), jnp.int32))
 
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
@@ -131,13 +133,13 @@ def act(key, state: State, obs, env, config: Config, deterministic: bool = True)
     return pi.mode(state.params["policy"], x) if deterministic else pi.sample(key, state.params["policy"], x)
 
 
-def _loss(params, batch, env, config: Config):
+def _loss(params, batch: Batch, env, config: Config):
     pi = policy(env, config)
     value_net = _value_net(env, config)
-    obs, action, logp_old, adv, target, value_old = batch
-    logp = pi.log_prob(params["policy"], obs, action)
-    ratio = jnp.exp(logp - logp_old)
-    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+    obs, target, value_old = batch.obs, batch.target, batch.value_old
+    logp = pi.log_prob(params["policy"], obs, batch.action)
+    ratio = jnp.exp(logp - batch.logp_old)
+    adv = (batch.advantage - batch.advantage.mean()) / (batch.advantage.std() + 1e-8)
     surrogate = jnp.minimum(ratio * adv, jnp.clip(ratio, 1.0 - config.clip, 1.0 + config.clip) * adv)
     value = value_net.apply(params["value"], obs)[..., 0]
     value_loss = (value - target) ** 2
@@ -161,8 +163,7 @@ def update(key: jax.Array, state: State, env, config: Config):
     def sample(k, obs):
         return pi.sample(k, state.params["policy"], _normalize(stats, obs, config))
 
-    tr, env_state, obs = collect_steps(rollout_key, env, env.default_params, sample, state.env_state, state.obs,
-                                       config.num_steps)
+    tr, envs, episode_return = onpolicy.rollout(rollout_key, env, sample, state.envs, config.num_steps)
     x, next_x = _normalize(stats, tr.obs, config), _normalize(stats, tr.next_obs, config)
     v = lambda o: value_net.apply(state.params["value"], o)[..., 0]
     value_old = v(x)
@@ -170,37 +171,27 @@ def update(key: jax.Array, state: State, env, config: Config):
                       tr.truncated, discount, config.gae_lambda)
     logp_old = pi.log_prob(state.params["policy"], x, tr.action)
 
-    flat = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]), (x, tr.action, logp_old, adv, target, value_old))
-    size = config.num_envs * config.num_steps
-    if size % config.minibatches:
-        raise ConfigError(f"num_envs × num_steps = {size} must divide into {config.minibatches} minibatches")
+    data = jax.tree.map(lambda a: a.reshape(-1, *a.shape[2:]),
+                        Batch(obs=x, action=tr.action, logp_old=logp_old, advantage=adv, target=target,
+                              value_old=value_old))
     opt = _optimizer(config)
     decay = config.lr_decay_iterations
     lr = config.lr * jnp.where(decay > 0, jnp.clip(1.0 - state.t / jnp.maximum(decay, 1.0), 0.0, 1.0), 1.0)
 
-    def epoch(carry, k):
-        order = jax.random.permutation(k, size).reshape(config.minibatches, -1)
+    def minibatch(carry, batch: Batch):
+        params, opt_state = carry
+        grads, info = jax.grad(_loss, has_aux=True)(params, batch, env, config)
+        direction, opt_state = opt.update(grads, opt_state)
+        params = jax.tree.map(lambda p, d: p - lr * d, params, direction)
+        return (params, opt_state), info
 
-        def minibatch(carry, idx):
-            params, opt_state = carry
-            batch = jax.tree.map(lambda a: a[idx], flat)
-            grads, info = jax.grad(_loss, has_aux=True)(params, batch, env, config)
-            direction, opt_state = opt.update(grads, opt_state)
-            params = jax.tree.map(lambda p, d: p - lr * d, params, direction)
-            return (params, opt_state), info
-
-        return jax.lax.scan(minibatch, carry, order)
-
-    (params, opt_state), info = jax.lax.scan(epoch, (state.params, state.opt_state),
-                                            jax.random.split(shuffle_key, config.epochs))
-
-    running, last, episode_return = track_returns(state.episode_return, state.last_return, tr.reward,
-                                                  jnp.logical_or(tr.terminated, tr.truncated))
-    new_stats = stats.update(tr.obs, config.normalize_obs)
-    state = State(params, opt_state, new_stats, env_state, obs, running, last, state.t + 1)
+    (params, opt_state), info = onpolicy.minibatch_epochs(shuffle_key, (state.params, state.opt_state), data,
+                                                          minibatch, config.epochs, config.minibatches)
+    state = State(params=params, opt_state=opt_state, obs_stats=stats.update(tr.obs, config.normalize_obs), envs=envs,
+                  t=state.t + 1)
     metrics = {
         "episode_return": episode_return,
-        "transitions": jnp.asarray(size, jnp.float32),
+        "transitions": jnp.asarray(config.num_envs * config.num_steps, jnp.float32),
         **jax.tree.map(jnp.mean, info),
     }
     return state, metrics

@@ -17,11 +17,11 @@ Where each piece comes from.  The paper's abstract (checked): momentum with
 Hessian-aided correction, no importance sampling, a normalized "parameter-free"
 time-varying step, O(1) batch an iteration, estimation-error variance
 O(t^{−2/3}), O(ε^{−3}) trajectories.  The recursion above and the (t+1)^{−2/3}
-exponents of η_t and α_t are ALGORITHMS.md's reconstruction, which matches those
-rates (a step and a momentum weight of order t^{−2/3} give the t^{−2/3} error
-variance); the paper's text itself was not reachable from this workplace, so
-the exact constants are not verified and η0 = 0.1 is rlx's choice (the value
-of the same group's N-HARPG code), not the paper's.
+exponents of η_t and α_t are the reconstruction in docs/algorithms.md
+("SHARP"), which matches those rates (a step and a momentum weight of order
+t^{−2/3} give the t^{−2/3} error variance); the exact constants are not
+verified there, and η0 = 0.1 is rlx's choice (the value of the same group's
+N-HARPG code), not the paper's.
 The recursion is N-HARPG's, so `update` calls `rlx.agents.harpg.hessian_aided_step`
 with SHARP's schedules (and, as there, the baseline in B's Φ).
 """
@@ -32,6 +32,10 @@ import jax
 from flax import struct
 
 from rlx.agents.shared import pg
+# the family's State (θ_t, θ_{t−1}, d_{t−1}, t), policy, acting, init and evaluation horizon (the contract, rlx.agent)
+from rlx.agents.shared.pg import MomentumState as State  # noqa: F401
+from rlx.agents.shared.pg import act, eval_horizon, policy  # noqa: F401
+from rlx.agents.shared.pg import init_momentum_state as init  # noqa: F401
 from rlx.agents import harpg
 from rlx.fields import static
 from rlx.schedules import inverse_power
@@ -48,13 +52,8 @@ class Config(pg.PGConfig):
 PRESETS = {"sharp": {}}  # registry name -> the Config fields it sets
 FAMILY_DEFAULTS = {"sharp": {"classic": {**pg.CLASSIC_INIT, "lr": 0.1}, "tabular": {"lr": 1.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.1}}}
 METRICS = harpg.METRICS
-eval_horizon = pg.eval_horizon
 
 
-State = pg.MomentumState  # θ_t, θ_{t−1}, d_{t−1} (the paper's v_{t−1}), t
-policy = pg.policy  # (env, config) -> rlx.policies.Policy
-act = pg.act  # (key, state, obs, env, config, deterministic=True) -> action
-init = pg.init_momentum_state  # (key, env, config) -> State
 
 
 env_steps_per_update = harpg.env_steps_per_update  # B at θ_t, `hessian_steps` at θ^b_t

@@ -5,8 +5,7 @@ for comparison.
 Song, He, Ding, Zhao, "Provably Convergent Policy Optimization via
 Metric-aware Trust Region Methods", TMLR 2023: the trust-region problem, its
 closed forms and duals are in `rlx.agents.shared.trust` (labels (W1)–(W3), (S1)–(S3) of
-experiments/wpo/REFERENCE.md; the paper's own equation numbers could not be
-checked, its full text was not reachable).  Each iteration:
+experiments/wpo/REFERENCE.md, and docs/algorithms.md, "WPO and SPO (tabular)").  Each iteration:
 
     A_k(s, a)  sampled (the default, as the authors' tabular runs): Monte Carlo
                returns-to-go of N episodes minus the mean return at the state,
@@ -24,6 +23,8 @@ checked, its full text was not reachable).  Each iteration:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import jax
 import jax.numpy as jnp
 from flax import struct
@@ -36,11 +37,11 @@ from rlx.rollout import collect_episodes, episode_discount, episode_horizon
 
 @struct.dataclass
 class Config:
-    method: str = static("wpo")  # "wpo", "spo" or "kl"
-    advantages: str = static("sampled")  # "sampled" (N episodes), or "exact" (rlx.exact: the oracle)
-    cost: str = static("zero_one")  # d(a_i, a_j): "zero_one" = 1[i≠j], "index" = |i−j|
-    beta_schedule: str = static("dual")  # "dual": minimise the dual for δ; "fixed": β; "decay": β/(k+1)²
-    delta: float = 0.1  # δ, the trust region (official code 0.01; 0.1 was best for sampled A: experiments/wpo)
+    method: Literal["wpo", "spo", "kl"] = static("wpo")  # "wpo", "spo" or "kl"
+    advantages: Literal["sampled", "exact"] = static("sampled")  # "sampled" (N episodes), or "exact" (rlx.exact: the oracle)
+    cost: Literal["zero_one", "index"] = static("zero_one")  # d(a_i, a_j): "zero_one" = 1[i≠j], "index" = |i−j|
+    beta_schedule: Literal["dual", "fixed", "decay"] = static("dual")  # "dual": minimise the dual for δ; "fixed": β; "decay": β/(k+1)²
+    delta: float = 0.1  # δ, the trust region (official code 0.01; rlx's 0.1: experiments/wpo)
     beta: float = 1.0  # β for "fixed" and "decay"
     lam: float = 5.0  # SPO's λ (inverse entropic temperature) [official Taxi run: 5.5]
     normalize: bool = static(True)  # sampled A divided by its batch std [authors' code: mean 0, std 1]
@@ -73,21 +74,13 @@ def init(key: jax.Array, env, config: Config) -> State:
     if mdp is None:
         raise ConfigError("wpo/spo keep a policy table and need a tabular MDP (nchain, cliffwalking, taxi, …); "
                          "for other envs use wpo_deep or spo_deep")
-    return State(jnp.full((mdp.num_states, mdp.num_actions), 1.0 / mdp.num_actions), jnp.zeros((), jnp.int32))
+    return State(probs=jnp.full((mdp.num_states, mdp.num_actions), 1.0 / mdp.num_actions), t=jnp.zeros((), jnp.int32))
 
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):
     if deterministic:
         return jnp.argmax(state.probs[obs], axis=-1).astype(jnp.int32)
     return jax.random.categorical(key, jnp.log(state.probs[obs])).astype(jnp.int32)
-
-
-def _cost(config: Config, num_actions: int):
-    if config.cost == "zero_one":
-        return trust.zero_one_cost(num_actions)
-    if config.cost == "index":
-        return trust.index_cost(num_actions)
-    raise ConfigError(f"cost must be 'zero_one' or 'index', got {config.cost!r}")
 
 
 def sampled_advantages(traj, num_states: int, num_actions: int, discount, normalize: bool = False):
@@ -129,34 +122,9 @@ def update(key: jax.Array, state: State, env, config: Config):
         adv = q - jnp.sum(probs * q, -1, keepdims=True)
         weights = exact.occupancy(mdp.replace(discount=jnp.asarray(discount, jnp.float32)), probs,
                                   horizon=None).sum(-1)
-    elif config.advantages == "sampled":
+    else:  # "sampled"
         adv, weights = sampled_advantages(traj, mdp.num_states, mdp.num_actions, discount, config.normalize)
-    else:
-        raise ConfigError(f"advantages must be 'exact' or 'sampled', got {config.advantages!r}")
-    cost = _cost(config, mdp.num_actions)
-
-    if config.beta_schedule == "dual":
-        beta = None
-    elif config.beta_schedule == "fixed":
-        beta = jnp.asarray(config.beta, jnp.float32)
-    elif config.beta_schedule == "decay":
-        beta = config.beta / (state.t + 1.0) ** 2
-    else:
-        raise ConfigError(f"beta_schedule must be 'dual', 'fixed' or 'decay', got {config.beta_schedule!r}")
-
-    if config.method == "wpo":
-        if beta is None:
-            new, beta = trust.wpo_step(probs, adv, cost, weights, config.delta)
-        else:
-            new = trust.wpo_update(probs, adv, cost, beta)
-    elif config.method == "spo":
-        beta = trust.spo_beta(probs, adv, cost, weights, config.delta, config.lam) if beta is None else beta
-        new = trust.spo_update(probs, adv, cost, beta, config.lam)
-    elif config.method == "kl":
-        beta = trust.kl_beta(probs, adv, weights, config.delta) if beta is None else beta
-        new = trust.kl_update(probs, adv, beta)
-    else:
-        raise ConfigError(f"method must be 'wpo', 'spo' or 'kl', got {config.method!r}")
+    new, beta = trust.step(probs, adv, trust.cost_matrix(config.cost, mdp.num_actions), weights, config, state.t)
 
     metrics = {
         "episode_return": jnp.mean(traj.episode_return),
@@ -165,4 +133,4 @@ def update(key: jax.Array, state: State, env, config: Config):
         "beta": beta,
         "J": exact.J(mdp, new),  # the new policy's exact J at the MDP's own γ and horizon
     }
-    return State(new, state.t + 1), metrics
+    return State(probs=new, t=state.t + 1), metrics

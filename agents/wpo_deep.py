@@ -34,6 +34,8 @@ for discrete actions 0/1.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import gymnasium
 import jax
 import jax.numpy as jnp
@@ -42,26 +44,27 @@ import optax
 from flax import struct
 
 from rlx.agent import env_time_limit
+from rlx.agents.shared import onpolicy
 from rlx.agents.shared import trust
 from rlx.fields import ConfigError, static
 from rlx.policies import MLP
-from rlx.rollout import ObsStats, collect_steps, episode_discount, gae, track_returns
+from rlx.rollout import ObsStats, episode_discount, gae
 
 
 @struct.dataclass
 class Config:
-    method: str = static("wpo")  # "wpo" or "spo"
-    cost: str = static("auto")  # "zero_one", "index" (|i−j|) or "auto": 0/1 for discrete, index for bins
-    beta_schedule: str = static("dual")  # "dual" (δ), "fixed" (β) or "decay" (β/(k+1)²)
-    fit: str = static("kl")  # "kl": KL(π*‖π_θ), or "mse" [authors' code] (collapsed more seeds on cartpole)
+    method: Literal["wpo", "spo"] = static("wpo")  # "wpo" or "spo"
+    cost: Literal["auto", "zero_one", "index"] = static("auto")  # "zero_one", "index" (|i−j|) or "auto": 0/1 for discrete, index for bins
+    beta_schedule: Literal["dual", "fixed", "decay"] = static("dual")  # "dual" (δ), "fixed" (β) or "decay" (β/(k+1)²)
+    fit: Literal["kl", "mse"] = static("kl")  # "kl": KL(π*‖π_θ), or "mse" [authors' code] (why: experiments/wpo)
     bins: int = static(11)  # K bins per action dimension (continuous actions only) [untuned; Tang & Agrawal 2020 use 11]
-    num_envs: int = static(8)  # [untuned, measured on cartpole]
+    num_envs: int = static(8)  # [rlx's choice, untuned]
     num_steps: int = static(64)
     epochs: int = static(4)  # for the critic and for the policy fit
     minibatches: int = static(4)
     hidden: tuple[int, ...] = static((64, 64))  # [authors' code: 64, 64 tanh]
     normalize_obs: bool = static(False)
-    delta: float = 0.02  # δ over the batch's states, summed over action dimensions [measured: 0.05 collapsed seeds]
+    delta: float = 0.02  # δ over the batch's states, summed over action dimensions [rlx's choice: experiments/wpo]
     beta: float = 1.0  # β for "fixed" and "decay"
     lam: float = 5.0  # SPO's λ [authors' Taxi run: 5.5]
     lr: float = 1e-3  # Adam, both networks [authors' code: 1e-2]
@@ -81,16 +84,7 @@ METRICS = ("episode_return", "actor_loss", "critic_loss", "entropy", "beta", "tr
 eval_horizon = env_time_limit
 
 
-@struct.dataclass
-class State:
-    params: dict  # {"policy": …, "q": …}
-    opt_state: optax.OptState
-    obs_stats: ObsStats
-    env_state: object
-    obs: jax.Array
-    episode_return: jax.Array
-    last_return: jax.Array
-    t: jax.Array
+State = onpolicy.State  # params {"policy", "q"}, opt_state {"policy", "q"}, obs_stats, envs, t
 
 
 @struct.dataclass
@@ -145,11 +139,7 @@ def _nets(env, config: Config):
 
 def _cost(config: Config, acts: Actions):
     kind = config.cost if config.cost != "auto" else ("zero_one" if acts.bins is None else "index")
-    if kind == "zero_one":
-        return trust.zero_one_cost(acts.choices)
-    if kind == "index":
-        return trust.index_cost(acts.choices)
-    raise ConfigError(f"cost must be 'auto', 'zero_one' or 'index', got {config.cost!r}")
+    return trust.cost_matrix(kind, acts.choices)
 
 
 def env_steps_per_update(env, config: Config) -> int:
@@ -166,13 +156,10 @@ def init(key, env, config: Config) -> State:
     k_pi, k_q, k_env = jax.random.split(key, 3)
     dummy = jnp.zeros(shape, dtype)
     params = {"policy": policy_net.init(k_pi, dummy), "q": q_net.init(k_q, dummy)}
-    obs, env_state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(k_env, config.num_envs),
-                                                           env.default_params)
-    zeros = jnp.zeros((config.num_envs,))
     opt = _optimizer(config)
     opt_state = {name: opt.init(p) for name, p in params.items()}  # one Adam a network: no momentum leaks across
-    return State(params, opt_state, ObsStats.create(shape, dtype), env_state, obs, zeros, zeros,
-                 jnp.zeros((), jnp.int32))
+    return State(params=params, opt_state=opt_state, obs_stats=ObsStats.create(shape, dtype),
+                 envs=onpolicy.reset(k_env, env, config.num_envs), t=jnp.zeros((), jnp.int32))
 
 
 def _heads(env, config: Config, net: str, params, obs):
@@ -196,25 +183,16 @@ def act(key, state: State, obs, env, config: Config, deterministic: bool = True)
 def _minibatch_epochs(key, params, opt_state, name, data, loss, config: Config):
     """E epochs of M shuffled minibatches of `data` (leading axis = samples),
     training params[name] with its own optimiser state opt_state[name]."""
-    size = jax.tree.leaves(data)[0].shape[0]
-    if size % config.minibatches:
-        raise ConfigError(f"num_envs × num_steps = {size} must divide into {config.minibatches} minibatches")
     opt = _optimizer(config)
 
-    def epoch(carry, k):
-        order = jax.random.permutation(k, size).reshape(config.minibatches, -1)
+    def step(carry, batch):
+        sub, sub_state = carry
+        value, grads = jax.value_and_grad(lambda p: loss({**params, name: p}, batch))(sub)
+        updates, sub_state = opt.update(grads, sub_state, sub)
+        return (optax.apply_updates(sub, updates), sub_state), value
 
-        def step(carry, idx):
-            sub, sub_state = carry
-            batch = jax.tree.map(lambda a: a[idx], data)
-            value, grads = jax.value_and_grad(lambda p: loss({**params, name: p}, batch))(sub)
-            updates, sub_state = opt.update(grads, sub_state, sub)
-            return (optax.apply_updates(sub, updates), sub_state), value
-
-        return jax.lax.scan(step, carry, order)
-
-    (sub, sub_state), losses = jax.lax.scan(epoch, (params[name], opt_state[name]),
-                                            jax.random.split(key, config.epochs))
+    (sub, sub_state), losses = onpolicy.minibatch_epochs(key, (params[name], opt_state[name]), data, step,
+                                                         config.epochs, config.minibatches)
     return {**params, name: sub}, {**opt_state, name: sub_state}, jnp.mean(losses)
 
 
@@ -224,26 +202,9 @@ def target(probs, adv, cost, config: Config, t):
     The dual weights every (state, dimension) row by 1/B, so the trust region
     bounds the batch mean over states of the sum over dimensions."""
     batch, dims, choices = probs.shape
-    goal, beta = _rows_target(probs.reshape(-1, choices), adv.reshape(-1, choices), cost,
-                              jnp.full((batch * dims,), 1.0 / batch), config, t)
+    goal, beta = trust.step(probs.reshape(-1, choices), adv.reshape(-1, choices), cost,
+                            jnp.full((batch * dims,), 1.0 / batch), config, t)
     return goal.reshape(probs.shape), beta
-
-
-def _rows_target(probs, adv, cost, weights, config: Config, t):
-    if config.beta_schedule == "dual":
-        if config.method == "wpo":
-            return trust.wpo_step(probs, adv, cost, weights, config.delta)
-        beta = trust.spo_beta(probs, adv, cost, weights, config.delta, config.lam)
-    elif config.beta_schedule in ("fixed", "decay"):
-        beta = config.beta if config.beta_schedule == "fixed" else config.beta / (t + 1.0) ** 2
-        beta = jnp.asarray(beta, jnp.float32)
-        if config.method == "wpo":
-            return trust.wpo_update(probs, adv, cost, beta), beta
-    else:
-        raise ConfigError(f"beta_schedule must be 'dual', 'fixed' or 'decay', got {config.beta_schedule!r}")
-    if config.method != "spo":
-        raise ConfigError(f"method must be 'wpo' or 'spo', got {config.method!r}")
-    return trust.spo_update(probs, adv, cost, beta, config.lam), beta
 
 
 def update(key, state: State, env, config: Config):
@@ -257,8 +218,7 @@ def update(key, state: State, env, config: Config):
         idx = jax.random.categorical(k, _logits(env, config, state.params, norm(obs)))
         return acts.to_env(idx.astype(jnp.int32))
 
-    tr, env_state, obs = collect_steps(k_roll, env, env.default_params, sample, state.env_state, state.obs,
-                                       config.num_steps)
+    tr, envs, episode_return = onpolicy.rollout(k_roll, env, sample, state.envs, config.num_steps)
     probs_of = lambda p, o: jax.nn.softmax(_logits(env, config, p, o))
     q_of = lambda p, o: _heads(env, config, "q", p, o)
     value_of = lambda p, o: jnp.mean(jnp.sum(probs_of(p, o) * q_of(p, o), -1), -1)
@@ -298,11 +258,8 @@ def update(key, state: State, env, config: Config):
 
     params, opt_state, actor_loss = _minibatch_epochs(k_pi, params, opt_state, "policy", (x, goal), pi_loss, config)
 
-    running, last, episode_return = track_returns(state.episode_return, state.last_return, tr.reward,
-                                                  jnp.logical_or(tr.terminated, tr.truncated))
     entropy = -jnp.mean(jnp.sum(probs * jnp.log(probs + 1e-12), -1))
     metrics = {"episode_return": episode_return, "beta": beta, "critic_loss": critic_loss,
                "actor_loss": actor_loss, "entropy": entropy, "transitions": jnp.asarray(x.shape[0], jnp.float32)}
-    new = State(params, opt_state, stats.update(tr.obs, config.normalize_obs), env_state, obs, running, last,
-                state.t + 1)
-    return new, metrics
+    return State(params=params, opt_state=opt_state, obs_stats=stats.update(tr.obs, config.normalize_obs), envs=envs,
+                 t=state.t + 1), metrics

@@ -1,6 +1,6 @@
 """Policy-gradient and Hessian-vector estimators, as pure functions.
 
-Notation of ALGORITHMS.md, for one episode τ of horizon H (J is maximised):
+Notation of docs/algorithms.md ("Notation"), for one episode τ of horizon H (J is maximised):
     REINFORCE  g(τ, θ) = Σ_h (Σ_t γ^t r_t) ∇log π_θ(a_h|s_h)
     GPOMDP     g(τ, θ) = Σ_h (Σ_{t≥h} γ^t r_t) ∇log π_θ(a_h|s_h)
     Φ(τ, θ)    = Σ_h (Σ_{t≥h} γ^t r_t) log π_θ(a_h|s_h),  so g_GPOMDP = ∇Φ
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -106,6 +107,8 @@ def score_weights(traj: Trajectories, discount, estimator: str = "gpomdp", basel
     as γ^h b(s_h, h), so Σ_t γ^t r_t − γ^h b estimates with the same
     restarted-return scale as the official code's A = R_h − b(s_h).
     """
+    chex.assert_rank(traj.reward, 2)  # [rows, steps]
+    chex.assert_equal_shape([traj.reward, traj.mask])
     time, last = traj.time, traj.last
     if estimator == "gpomdp":
         w = rewards_to_go(traj.reward, traj.mask, discount, time, last)
@@ -161,6 +164,7 @@ def hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discou
     b_h ∇²Σ_a π(a|s_h) = 0.  It removes the large common part of the returns
     from the cross term, as a baseline does for g.
     """
+    chex.assert_trees_all_equal_shapes(params, v)
     G = score_weights(traj, discount, "gpomdp", baseline)
     mask = traj.mask
     divisor = mask.shape[0] if divisor is None else divisor

@@ -6,7 +6,7 @@ probabilities π[s, a], so any differentiable policy works: write
 `probs_fn(params) -> π` and autodiff through `J` gives the exact gradient and
 Hessian-vector product.
 
-Conventions (those of ALGORITHMS.md, the objective is maximised):
+Conventions (those of docs/algorithms.md, "Notation"; the objective is maximised):
     J_H(θ) = E[Σ_{t<H} γ^t r_t],   s_0 ~ ρ,  a_t ~ π_θ(·|s_t),  s_{t+1} ~ P(·|s_t, a_t)
 with r_t = R[s_t, a_t, s_{t+1}].  Entering a terminal state ends the episode:
 the reward of that transition counts, nothing after it does.  `horizon=None`

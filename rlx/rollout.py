@@ -340,6 +340,8 @@ def gae(reward, value, next_value, terminated, truncated, discount, lam):
     [T, N] steps of auto-resetting envs: Â_t and the value targets
     R_t = Â_t + V(s_t).  `next_value` is V of the step's next observation (the
     final one at a truncation, which bootstraps); a termination cuts it."""
+    chex.assert_rank(reward, 2)  # [T, N]
+    chex.assert_equal_shape([reward, value, next_value, terminated, truncated])
     delta = reward + discount * next_value * (1.0 - terminated) - value
     done = jnp.logical_or(terminated, truncated).astype(jnp.float32)
 

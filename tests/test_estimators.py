@@ -8,6 +8,7 @@ check to reject it, which proves the test has the power to fail.
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -98,7 +99,7 @@ def estimates():
         # Bug: a baseline that includes the episode's own return is not
         # independent of its actions, and biases B.
         out["planted_hvp_own_baseline"] = _hvp_own_baseline(logp_fn, params, traj, mdp.discount, v)
-        # Bug noted in ALGORITHMS.md: the cross term added with the opposite sign ...
+        # Bug noted in docs/algorithms.md ("HARPG and N-HARPG"): the cross term added with the opposite sign ...
         out["planted_hvp_sign"] = jax.tree.map(lambda h, o: h - 2 * o, hvp, outer)
         # ... and batch means multiplied instead of per-episode terms.
         out["planted_hvp_batch_means"] = jax.tree.map(lambda h, o, m: h - o + m, hvp, outer, mean_outer)
@@ -155,16 +156,31 @@ def test_planted_hessian_bugs_are_caught(estimates, planted):
     assert min(worst) > Z_MAX, f"{planted} went unnoticed: max |z| = {worst}"
 
 
-def test_estimators_agree_with_and_without_jit():
+class EstimatorsWithAndWithoutJit(chex.TestCase):
+    """g and B·v of one batch agree under chex's variants (jitted or not)
+    with their plain computation."""
+
+    @chex.variants(with_jit=True, without_jit=True)
+    def test_estimators_agree_with_and_without_jit(self):
+        mdp, env, policy, params, v = _problem(0)
+        traj = collect_episodes(jax.random.key(7), env, mdp, policy.actor(params), 5, HORIZON)
+        logp_fn = lambda p: policy.log_prob(p, traj.obs, traj.action)
+        gradient = lambda p: policy_gradient(logp_fn, p, traj, mdp.discount, "gpomdp", "loo")
+        hvp = lambda p: hessian_vector_product(logp_fn, p, traj, mdp.discount, v)
+        np.testing.assert_allclose(flat(self.variant(gradient)(params)), flat(gradient(params)), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(flat(self.variant(hvp)(params)), flat(hvp(params)), rtol=1e-4, atol=1e-5)
+
+
+def test_estimators_check_their_shapes_at_the_entry():
+    """chex asserts at the entries: a reward without its mask's shape, a
+    direction v that is not a tree like θ."""
     mdp, env, policy, params, v = _problem(0)
     traj = collect_episodes(jax.random.key(7), env, mdp, policy.actor(params), 5, HORIZON)
     logp_fn = lambda p: policy.log_prob(p, traj.obs, traj.action)
-    plain = flat(policy_gradient(logp_fn, params, traj, mdp.discount, "gpomdp", "loo"))
-    jitted = flat(jax.jit(lambda p: policy_gradient(logp_fn, p, traj, mdp.discount, "gpomdp", "loo"))(params))
-    np.testing.assert_allclose(plain, jitted, rtol=1e-5, atol=1e-6)
-    hvp = flat(hessian_vector_product(logp_fn, params, traj, mdp.discount, v))
-    hvp_jit = flat(jax.jit(lambda p: hessian_vector_product(logp_fn, p, traj, mdp.discount, v))(params))
-    np.testing.assert_allclose(hvp, hvp_jit, rtol=1e-4, atol=1e-5)
+    with pytest.raises(AssertionError):
+        score_weights(traj.replace(mask=traj.mask[:, :-1]), mdp.discount)
+    with pytest.raises(AssertionError):
+        hessian_vector_product(logp_fn, params, traj, mdp.discount, jax.tree.map(lambda x: x[:1], v))
 
 
 def test_rewards_to_go_by_hand():

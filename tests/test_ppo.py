@@ -35,7 +35,14 @@ def test_gae_bootstraps_truncation_and_cuts_termination():
     truncated = np.zeros((T, N), bool)
     terminated[2, 0], truncated[4, 1], terminated[6, 2], truncated[1, 2] = True, True, True, True
     adv, target = rollout.gae(jnp.asarray(reward), jnp.asarray(value), jnp.asarray(next_value),
-                          jnp.asarray(terminated, jnp.float32), jnp.asarray(truncated), 0.9, 0.8)
+                              jnp.asarray(terminated, jnp.float32), jnp.asarray(truncated), 0.9, 0.8)
+    jitted = jax.jit(rollout.gae, static_argnums=(5, 6))(jnp.asarray(reward), jnp.asarray(value),
+                                                          jnp.asarray(next_value), jnp.asarray(terminated, jnp.float32),
+                                                          jnp.asarray(truncated), 0.9, 0.8)
+    np.testing.assert_allclose(jitted[0], adv, rtol=1e-6, atol=1e-6)
+    with pytest.raises(AssertionError):  # chex shape assert at the entry: a value of the wrong shape
+        rollout.gae(jnp.asarray(reward), jnp.asarray(value[:-1]), jnp.asarray(next_value),
+                    jnp.asarray(terminated, jnp.float32), jnp.asarray(truncated), 0.9, 0.8)
     expected = _gae_by_hand(reward, value, next_value, terminated, truncated, 0.9, 0.8)
     np.testing.assert_allclose(adv, expected, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(target, expected + value, rtol=1e-5, atol=1e-6)

@@ -144,7 +144,7 @@ DRAWS, HESSIAN_STEPS = 20_000, 20
 
 
 def _sign_flipped_hvp(logp_fn, params, traj, discount, v, baseline, divisor):
-    """The official code's bug (ALGORITHMS.md): the cross term ∇Φ⟨∇log p, v⟩
+    """The official code's bug (docs/algorithms.md, "HARPG and N-HARPG"): the cross term ∇Φ⟨∇log p, v⟩
     with the opposite sign."""
     cross, second = hvp_terms(logp_fn, params, traj, score_weights(traj, discount, "gpomdp", baseline), v, divisor)
     return jax.tree.map(jnp.subtract, second, cross)

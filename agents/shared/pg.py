@@ -3,7 +3,7 @@ batch of fresh episodes, the gradient estimate, the Hessian-aided correction,
 the normalized step and the episode metrics.  An agent module (gpomdp,
 npg_igt, harpg, sharp) holds only its own recursion on top of these.
 
-Notation of ALGORITHMS.md: θ_t the parameters, g(τ, θ) the GPOMDP (or
+Notation of docs/algorithms.md ("Notation"): θ_t the parameters, g(τ, θ) the GPOMDP (or
 REINFORCE) estimate of ∇J, B(τ, θ)·v the Hessian-vector estimate
 (`rlx.estimators`).  Every "trajectory τ" of a paper is a batch here, sized
 as the official code sizes it: whole episodes until ≥ `batch_steps` valid
@@ -19,6 +19,8 @@ batch; rlx's is fixed before the batch is drawn (`step_divisor`).
 """
 
 from __future__ import annotations
+
+from typing import Literal
 
 import math
 
@@ -46,13 +48,13 @@ class PolicyConfig:
     """The policy and objective fields of every policy-gradient agent."""
 
     horizon: int = static(0)  # H; 0 = the env's time limit
-    estimator: str = static("gpomdp")  # "gpomdp" (reward-to-go) or "reinforce"
-    policy: str = static("auto")  # "auto", "tabular" or "mlp" (rlx.policies.make_policy)
+    estimator: Literal["gpomdp", "reinforce"] = static("gpomdp")  # "gpomdp" (reward-to-go) or "reinforce"
+    policy: Literal["auto", "tabular", "mlp"] = static("auto")  # "auto", "tabular" or "mlp" (rlx.policies.make_policy)
     hidden: tuple[int, ...] = static((64, 64))  # MLP widths [official code: 64,64 tanh]
     lr: float = 0.01  # γ0, the initial step size
     discount: float | None = None  # γ; None = the env's own γ (tabular MDPs), else 0.99 [official code]
     init_log_std: float = 0.0  # Gaussian policies: initial log σ [official code: σ0 = 1]
-    weight_init: str = static("xavier")  # MLP weights: "xavier" (Xavier-uniform, zero biases) [official code] or
+    weight_init: Literal["xavier", "orthogonal"] = static("xavier")  # MLP weights: "xavier" (Xavier-uniform, zero biases) [official code] or
     #   "orthogonal" (PPO's: gain √2, last layer 0.01, so a near-uniform or zero-mean first policy)
 
 
@@ -66,7 +68,7 @@ class PGConfig(PolicyConfig):
     batch_steps: int = static(1000)  # B: whole episodes until ≥ B valid steps [official code: 1000]
     num_envs: int = static(1)  # env slots that play the batch's episodes side by side (speed only;
     #   1 = the official sequential sampler)
-    baseline: str = static("linear")  # "linear": the official code's feature baseline, fitted on the
+    baseline: Literal["linear", "none"] = static("linear")  # "linear": the official code's feature baseline, fitted on the
     #   previous batch (rlx.agents.shared.baselines; unbiased), or "none"
 
 
@@ -231,6 +233,20 @@ def normalized(tree):
 def ascent(params, step_size, direction):
     """θ + γ·direction (J is maximised)."""
     return jax.tree.map(lambda p, d: p + step_size * d, params, direction)
+
+
+def momentum_step(env, config, state: MomentumState, params, d, traj: Trajectories) -> MomentumState:
+    """The momentum agents' next state: θ_{t+1} = params, θ_t, d_t, t + 1 and
+    the memory of the batch τ_t."""
+    return MomentumState(params=params, prev_params=state.params, d=d, t=state.t + 1,
+                         memory=remember(env, config, traj))
+
+
+def momentum_metrics(traj: Trajectories, g, d, step_size, momentum, *other) -> dict:
+    """`episode_metrics` and the momentum agents' own: ‖g‖, ‖d_t‖, the step
+    size and momentum weight of this iteration."""
+    return {**episode_metrics(traj, *other), "grad_norm": optax.global_norm(g), "d_norm": optax.global_norm(d),
+            "lr": step_size, "momentum": momentum}
 
 
 def episode_metrics(traj: Trajectories, *other) -> dict:

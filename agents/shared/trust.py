@@ -4,9 +4,8 @@ Wasserstein (WPO), Sinkhorn (SPO) and, for comparison, KL.
 Song, He, Ding, Zhao, "Provably Convergent Policy Optimization via
 Metric-aware Trust Region Methods", TMLR 2023.  The equations below were
 re-derived from the trust-region problem and checked against the authors'
-code (experiments/wpo/REFERENCE.md A1–A3, labels (W2), (W3), (S2), (S3)); the
-paper's own equation numbers could not be checked, its full text was not
-reachable.
+code (experiments/wpo/REFERENCE.md A1–A3, labels (W2), (W3), (S2), (S3));
+docs/algorithms.md, "WPO and SPO (tabular)", says what of the paper was checked.
 
 Every function works on one batch of states: `probs` π_k[s, j], advantages
 A[s, i], a cost matrix M[j, i] = d(a_j, a_i) (M[j, j] = 0) from an old action j
@@ -28,6 +27,7 @@ found by bisection on its (sub)gradient inside JAX.
 
 from __future__ import annotations
 
+import chex
 import jax
 import jax.numpy as jnp
 
@@ -46,6 +46,16 @@ def index_cost(num_actions: int) -> jax.Array:
     return jnp.abs(idx[:, None] - idx[None, :])
 
 
+def _check(probs, adv, cost=None, weights=None) -> None:
+    """Shapes at the entries: probs and adv [S, A], cost [A, A], weights [S]."""
+    chex.assert_rank(probs, 2)
+    chex.assert_equal_shape([probs, adv])
+    if cost is not None:
+        chex.assert_shape(cost, (probs.shape[1], probs.shape[1]))
+    if weights is not None:
+        chex.assert_shape(weights, probs.shape[:1])
+
+
 def _destinations(adv, cost, beta):
     """κ[s, j] = argmax_i A(s, i) − β M[j, i], the action old action j moves to.
 
@@ -61,18 +71,21 @@ def _destinations(adv, cost, beta):
 
 def wpo_update(probs, adv, cost, beta):
     """π_{k+1}: each old action's mass moves to its best action after paying β·cost."""
+    _check(probs, adv, cost)
     moves = jax.nn.one_hot(_destinations(adv, cost, beta), adv.shape[-1], dtype=probs.dtype)
     return jnp.einsum("sj,sji->si", probs, moves)
 
 
 def spo_update(probs, adv, cost, beta, lam):
     """π_{k+1}: each old action's mass spread by a softmax at temperature β/λ."""
+    _check(probs, adv, cost)
     plan = jax.nn.softmax((lam / beta) * adv[:, None, :] - lam * cost[None, :, :], axis=-1)
     return jnp.einsum("sj,sji->si", probs, plan)
 
 
 def kl_update(probs, adv, beta):
     """π_{k+1} ∝ π_k exp(A/β), the KL trust region's closed form."""
+    _check(probs, adv)
     return jax.nn.softmax(jnp.log(probs) + adv / beta, axis=-1)
 
 
@@ -140,6 +153,7 @@ def wpo_step(probs, adv, cost, weights, delta):
     slackness).  Without the split, a trust region smaller than one action's
     mass would never move the policy.
     """
+    _check(probs, adv, cost, weights)
     lo, hi = _wpo_bracket(probs, adv, cost, weights, delta)
     under, over = wpo_update(probs, adv, cost, hi), wpo_update(probs, adv, cost, lo)
     spent_under = delta - _wpo_slope(hi, probs, adv, cost, weights, delta)
@@ -160,9 +174,40 @@ def _smooth_argmin(dual, start):
 
 def spo_beta(probs, adv, cost, weights, delta, lam):
     """argmin_{β > 0} of the SPO dual (smooth and convex: a perspective)."""
+    _check(probs, adv, cost, weights)
     return _smooth_argmin(lambda b: spo_dual(b, probs, adv, cost, weights, delta, lam), _beta_max(adv, cost))
 
 
 def kl_beta(probs, adv, weights, delta):
     """argmin_{β > 0} of the KL dual: the multiplier of E_w[KL(π‖π_k)] ≤ δ."""
+    _check(probs, adv, weights=weights)
     return _smooth_argmin(lambda b: kl_dual(b, probs, adv, weights, delta), jnp.max(adv) - jnp.min(adv) + 1.0)
+
+
+def cost_matrix(kind: str, num_actions: int) -> jax.Array:
+    """M for `kind` "zero_one" (unordered actions) or "index" (ordered bins)."""
+    return zero_one_cost(num_actions) if kind == "zero_one" else index_cost(num_actions)
+
+
+def step(probs, adv, cost, weights, config, t):
+    """(π_{k+1}, β): the closed form of `config.method` ("wpo", "spo" or
+    "kl") with β by `config.beta_schedule`: "dual" (the dual's minimiser for
+    radius `config.delta`), "fixed" (`config.beta`) or "decay" (β/(k+1)²,
+    k = t).  SPO's λ is `config.lam`.  What WPO/SPO on a table and on
+    networks share."""
+    _check(probs, adv, cost, weights)
+    if config.beta_schedule == "dual":
+        if config.method == "wpo":
+            return wpo_step(probs, adv, cost, weights, config.delta)
+        if config.method == "spo":
+            beta = spo_beta(probs, adv, cost, weights, config.delta, config.lam)
+        else:
+            beta = kl_beta(probs, adv, weights, config.delta)
+    else:
+        beta = config.beta if config.beta_schedule == "fixed" else config.beta / (t + 1.0) ** 2
+        beta = jnp.asarray(beta, jnp.float32)
+    if config.method == "wpo":
+        return wpo_update(probs, adv, cost, beta), beta
+    if config.method == "spo":
+        return spo_update(probs, adv, cost, beta, config.lam), beta
+    return kl_update(probs, adv, beta), beta

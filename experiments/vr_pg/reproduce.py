@@ -6,7 +6,7 @@ SHARP, the experiment of Fatkhullin et al. (ICML 2023, Fig. 1), seeds vmapped.
 
 Every agent gets the same budget of env steps (HARPG and SHARP spend part of
 it on their Hessian batch, as in the paper's x axis) and its tuned γ0 from the
-paper (ALGORITHMS.md); SHARP, which the paper did not run, gets N-HARPG's.
+paper (docs/algorithms.md); SHARP, which the paper did not run, gets N-HARPG's.
 Writes <out>/<env>.json, a markdown table of final returns and a PNG of the
 learning curves (mean and standard error over seeds, x in env steps).
 """
@@ -22,7 +22,7 @@ from common import LABELS, machine, train_grid, write_json
 from rlx import agents
 from rlx.envs import make
 
-# The paper's tuned γ0 [ALGORITHMS.md], on the official code's per-step scale,
+# The paper's tuned γ0 [docs/algorithms.md], on the official code's per-step scale,
 # which rlx's estimates share (rlx.agents.shared.pg.step_divisor), so they carry over as they
 # are; SHARP, which the paper did not run, gets N-HARPG's.  Batches are the
 # official code's (the agents' defaults): whole episodes until ≥ 1,000 steps,
@@ -31,7 +31,7 @@ TUNED_LR = {
     "walker2d": {"gpomdp": 0.02, "npg_igt": 0.75, "harpg": 0.002, "n_harpg": 0.1, "sharp": 0.1},
     "reacher": {"gpomdp": 0.02, "npg_igt": 0.2, "harpg": 0.002, "n_harpg": 0.1, "sharp": 0.1},
 }
-PAPER_FINAL = {  # read off the paper's plots at 2·10^7 env steps [ALGORITHMS.md]
+PAPER_FINAL = {  # read off the paper's plots at 2·10^7 env steps [docs/algorithms.md]
     "walker2d": {"npg_igt": 470, "gpomdp": 280, "n_harpg": 255, "harpg": 240},
     "reacher": {"npg_igt": -7.6, "gpomdp": -10.4, "n_harpg": -10.3, "harpg": -12.3},
 }

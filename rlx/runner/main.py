@@ -39,7 +39,7 @@ import numpy as np
 
 from rlx import agents, envs
 from rlx.agent import ContractError, check_metrics
-from rlx.fields import ConfigError, field_types, validate, validate_kwargs
+from rlx.fields import ConfigError, choices, field_types, validate, validate_kwargs
 from rlx.runner import devices
 from rlx.runner.checkpoint import Checkpoints
 from rlx.runner.config import (
@@ -878,7 +878,10 @@ def _fields_help(config, group: str) -> list[str]:
         if f.name not in docs and not f.metadata.get("pytree_node", True):
             continue  # internal
         annotation = types_[f.name]
-        kind = str(annotation).replace("typing.", "") if typing.get_args(annotation) else annotation.__name__
+        if choices(annotation) is not None:
+            kind = " | ".join(map(repr, choices(annotation)))
+        else:
+            kind = str(annotation).replace("typing.", "") if typing.get_args(annotation) else annotation.__name__
         sweepable = group == "agent." and f.metadata.get("pytree_node", True) and kind in ("int", "float", "float | None")
         value = getattr(config, f.name)
         lines.append(f"  {group}{f.name}: {kind} = {list(value) if isinstance(value, tuple) else value!r}"
