@@ -139,10 +139,6 @@ def q_values(params, prior, torso, obs, index, config: Config):
 
 
 def init(key, env, config: Config) -> State:
-    if config.exploration not in ("hypermodel", "epsilon"):
-        raise ConfigError(f"exploration must be 'hypermodel' or 'epsilon', got {config.exploration!r}")
-    if config.target_index not in ("independent", "shared"):
-        raise ConfigError(f"target_index must be 'independent' or 'shared', got {config.target_index!r}")
     if not env.discrete_actions:
         raise ConfigError("HyperAgent and DQN need a discrete action space")
     num_states, num_actions = _spaces(env)

@@ -108,8 +108,6 @@ def path_policy(mdp: exact.TabularMDP, moves: str) -> jax.Array:
 
 def constraints(env, config: Config) -> list:
     """The constraints g_j(λ) ≤ 0 that `config.constraint` names."""
-    if config.constraint not in ("cost", "path", "both", "none"):
-        raise ConfigError(f"constraint must be 'cost', 'path', 'both' or 'none', got {config.constraint!r}")
     if any(m not in "URDL" for m in config.path):
         raise ConfigError(f"path is a string of moves U R D L, got {config.path!r}")
     mdp, out = tabular_mdp(env), []

@@ -99,8 +99,6 @@ def _flat(x):
 
 
 def init(key: jax.Array, env, config: Config) -> State:
-    if config.constraint not in ("cost", "kl", "none"):
-        raise ConfigError(f"constraint must be 'cost', 'kl' or 'none', got {config.constraint!r}")
     if env.discrete_actions:
         raise ConfigError("pgp_deep needs a continuous (Box) action space; use pgp on tabular MDPs")
     pi = policy(env, config)

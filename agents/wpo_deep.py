@@ -252,9 +252,7 @@ def update(key, state: State, env, config: Config):
         p = probs_of(params, o)
         if config.fit == "mse":
             return jnp.mean(jnp.sum((p - g) ** 2, -1))
-        if config.fit == "kl":
-            return -jnp.mean(jnp.sum(g * jax.nn.log_softmax(_logits(env, config, params, o)), -1))
-        raise ConfigError(f"fit must be 'mse' or 'kl', got {config.fit!r}")
+        return -jnp.mean(jnp.sum(g * jax.nn.log_softmax(_logits(env, config, params, o)), -1))  # "kl"
 
     params, opt_state, actor_loss = _minibatch_epochs(k_pi, params, opt_state, "policy", (x, goal), pi_loss, config)
 

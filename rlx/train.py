@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import struct
 
+from rlx.fields import validate
 from rlx.rollout import collect_episodes
 
 
@@ -69,7 +70,10 @@ def evaluate(agent: ModuleType, env, config, state, key: jax.Array, num_episodes
 
 
 def make_train(agent: ModuleType, env, config, num_iterations: int) -> Callable:
-    """`train(key) -> (state, metrics)`, metrics[name] of shape [num_iterations]."""
+    """`train(key) -> (state, metrics)`, metrics[name] of shape [num_iterations].
+    The config is checked against its declaration first (rlx.fields.validate:
+    Literal choices, numeric ranges), as the runner checks it at parse time."""
+    validate(config)
 
     def train(key: jax.Array):
         carry, metrics = run_updates(agent, env, config, init_carry(agent, env, config, key), num_iterations)

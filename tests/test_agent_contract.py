@@ -81,7 +81,7 @@ def test_a_registered_toy_agent_runs_sweeps_and_resumes_through_the_runner(unifo
     rows = _rows(whole)
     # 640 steps / 64 an update = 10 iterations, logged for 2 sweep points × 2 seeds
     assert len(rows) == 10 * 2 * 2
-    assert {r["iteration"] for r in rows} == set(range(1, 11))
+    assert {r["iteration"] for r in rows} == set(range(10))
     assert all(r["scale"] == r["agent.scale"] for r in rows) and {r["agent.scale"] for r in rows} == {1.0, 2.0}
     # a uniform policy on cartpole lasts about 22 steps (constant actions: about 9)
     finished = [r["episode_return"] for r in rows if r["iteration"] >= 4]

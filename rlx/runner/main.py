@@ -135,18 +135,63 @@ def _resume_argv(argv: list[str], folder: str) -> tuple[list[str], dict]:
 
 
 def plan(argv: list[str]) -> Plan:
-    """Parses and checks the command line; ConfigError on any bad input."""
-    run_over, _, _, _ = split_overrides(argv)
-    resuming, saved = "resume" in run_over, {}
-    if resuming:
-        argv, saved = _resume_argv(argv, run_over["resume"])
+    """Parses and checks the command line, builds the env and the agent's
+    config, lays out the runs and lowers the chunk program; ConfigError on any
+    bad input, before the run folder is made."""
+    argv, run, saved, extending = _parse_run(argv)
     run_over, agent_over, env_over, sweep_over = split_overrides(argv)
+    devices.configure(run)
+    _compile_cache(run.compile_cache, given="compile_cache" in run_over or "RLX_COMPILE_CACHE" in os.environ)
+    try:
+        agent = agents.get(run.agent)
+        env_factory = envs.factory(run.env)
+    except (ValueError, ContractError) as err:
+        raise ConfigError(str(err)) from None
+    apply_overrides(agents.config(run.agent), agent_over, "agent.")  # a bad agent key fails before the env is built
+    env, env_kwargs = _make_env(run, env_factory, env_over)
+    env_defaults = {k: v for k, v in agents.env_defaults(run.agent, env).items() if k not in agent_over}
+    agent_config = apply_overrides(agents.config(run.agent, env), agent_over, "agent.")
+    validate(agent_config, "agent.")
+    sweep = parse_sweep(agent_config, sweep_over)
+    if env.host_stepped and run.num_processes > 1:
+        raise ConfigError(f"env {run.env} is stepped on the host and runs in one process")
+    points = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
+    steps_per_update = _steps_per_update(run, agent, env, agent_config, len(points))
+
+    num_runs = len(points) * run.seeds
+    mesh = devices.run_mesh(num_runs, single_device=env.host_stepped)
+    padded = math.ceil(num_runs / mesh.size) * mesh.size  # idle copies of the last run fill the devices
+    per_run = [points[min(r, num_runs - 1) // run.seeds] for r in range(padded)]
+    seeds = np.array([run.seed + min(r, num_runs - 1) % run.seeds for r in range(padded)], np.int32)
+    configs = _batched_config(agent_config, per_run)
+    sharding = devices.run_sharding(mesh)
+    chunk, num_chunks = _chunks(run, steps_per_update, saved)
+    programs, lowered, trace_s = _lower(run, agent, env, chunk, sharding, configs, seeds)
+    out, lock, resume_points = _claim(run, num_runs, num_chunks, chunk, resuming=bool(saved))
+    return Plan(run=run, argv=[w for w in argv if w.split("=", 1)[0] not in ("out", "resume") + PLACEMENT_KEYS],
+                agent=agent, agent_config=agent_config, env=env, env_kwargs=env_kwargs, env_defaults=env_defaults,
+                sweep=sweep, points=points, configs=configs, seeds=seeds, num_runs=num_runs, sharding=sharding,
+                steps_per_update=steps_per_update, chunk=chunk, num_chunks=num_chunks, out=out,
+                resume_points=resume_points, resuming=bool(saved), extending=extending, programs=programs,
+                lowered_chunk=lowered, trace_s=trace_s, lock=lock)
+
+
+def _parse_run(argv: list[str]) -> tuple[list[str], RunConfig, dict, bool]:
+    """The job's overrides (read back from the run folder on resume=), the
+    checked RunConfig, the saved record ({} for a new run) and whether a
+    resume extends the run's budget."""
+    run_over, _, _, _ = split_overrides(argv)
+    saved = {}
+    if "resume" in run_over:
+        argv, saved = _resume_argv(argv, run_over["resume"])
+        saved = saved or {"argv": argv}
+    run_over = split_overrides(argv)[0]
     run = apply_overrides(RunConfig(), run_over, "")
     if "compile_cache" not in run_over and "RLX_COMPILE_CACHE" in os.environ:
         run = dataclasses.replace(run, compile_cache=os.environ["RLX_COMPILE_CACHE"])
     validate(run)
     extending = False
-    if resuming:
+    if saved:
         saved_run = saved.get("run") if isinstance(saved.get("run"), dict) else {}
         budget = saved_run.get("total_steps", run.total_steps)
         if run.total_steps < budget:
@@ -162,62 +207,54 @@ def plan(argv: list[str]) -> Plan:
             import wandb  # noqa: F401
         except ImportError:
             raise ConfigError("wandb= needs the wandb package: pip install wandb") from None
-    devices.configure(run)
-    _compile_cache(run.compile_cache, given="compile_cache" in run_over or "RLX_COMPILE_CACHE" in os.environ)
+    return argv, run, saved, extending
+
+
+def _make_env(run: RunConfig, factory, env_over: dict[str, str]):
+    """The env and its keyword arguments, typed by its constructor and checked;
+    whatever the constructor raises is one line."""
+    env_kwargs = coerce_kwargs(factory, env_over, "env.")
+    validate_kwargs(factory, env_kwargs, "env.")
     try:
-        agent = agents.get(run.agent)
-        env_factory = envs.factory(run.env)
-    except (ValueError, ContractError) as err:
-        raise ConfigError(str(err)) from None
-    apply_overrides(agents.config(run.agent), agent_over, "agent.")  # a bad agent key fails before the env is built
-    env_kwargs = coerce_kwargs(env_factory, env_over, "env.")
-    validate_kwargs(env_factory, env_kwargs, "env.")
-    try:
-        env = envs.make(run.env, **env_kwargs)
+        return envs.make(run.env, **env_kwargs), env_kwargs
     except ImportError as err:
         raise ConfigError(f"env {run.env} needs a package that is not installed: {_one_line(err)}") from None
     except Exception as err:  # an env constructor's own check of its arguments, whatever it raises
         raise ConfigError(f"env {run.env}: {_one_line(err)}") from None
-    env_defaults = {k: v for k, v in agents.env_defaults(run.agent, env).items() if k not in agent_over}
-    agent_config = apply_overrides(agents.config(run.agent, env), agent_over, "agent.")
-    validate(agent_config, "agent.")
-    sweep = parse_sweep(agent_config, sweep_over)
-    host_env = env.host_stepped
-    if host_env and run.num_processes > 1:
-        raise ConfigError(f"env {run.env} is stepped on the host and runs in one process")
 
+
+def _steps_per_update(run: RunConfig, agent, env, config, num_points: int) -> int:
+    """The agent's nominal env steps an update, once the agent has accepted
+    the env and its settings and the job fits in memory."""
     try:
-        steps_per_update = agent.env_steps_per_update(env, agent_config)
-        if steps_per_update < 1:
-            raise ValueError(f"an update must simulate at least one env step, got {steps_per_update}")
-        num_points = math.prod(len(v) for v in sweep.values())
-        _check_memory(agent, env, agent_config, steps_per_update, num_points * run.seeds)
+        steps = agent.env_steps_per_update(env, config)
+        if steps < 1:
+            raise ValueError(f"an update must simulate at least one env step, got {steps}")
+        _check_memory(agent, env, config, steps, num_points * run.seeds)
     except JobTooLarge:
         raise
     except ValueError as err:  # a ConfigError among them: the agent refuses its settings or this env
         raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
+    return steps
 
-    points = [dict(zip(sweep, values)) for values in itertools.product(*sweep.values())]
-    num_runs = len(points) * run.seeds
-    mesh = devices.run_mesh(num_runs, single_device=host_env)
-    padded = math.ceil(num_runs / mesh.size) * mesh.size  # idle copies of the last run fill the devices
-    per_run = [points[min(r, num_runs - 1) // run.seeds] for r in range(padded)]
-    seeds = np.array([run.seed + min(r, num_runs - 1) % run.seeds for r in range(padded)], np.int32)
-    configs = _batched_config(agent_config, per_run)
-    main_process = jax.process_index() == 0
-    sharding = devices.run_sharding(mesh)
 
+def _chunks(run: RunConfig, steps_per_update: int, saved: dict) -> tuple[int, int]:
+    """(iterations a chunk, chunks): the budget in `log_every`-sized chunks, or,
+    resuming, in the run's own chunks (an extended budget would chunk differently)."""
+    iterations = max(1, math.ceil(run.total_steps / steps_per_update))
+    num_chunks = math.ceil(iterations / run.log_every)
+    chunk = math.ceil(iterations / num_chunks)
+    if isinstance(saved.get("chunk"), int) and saved["chunk"] >= 1:
+        chunk = saved["chunk"]
+        num_chunks = math.ceil(iterations / chunk)
+    return chunk, num_chunks
+
+
+def _lower(run: RunConfig, agent, env, chunk: int, sharding, configs, seeds):
+    """The programs, and the chunk traced and lowered (not compiled) now, so
+    that a bad static choice or a metric the agent promised but does not
+    return surfaces as one line before the run folder is made."""
     try:
-        iterations = max(1, math.ceil(run.total_steps / steps_per_update))
-        num_chunks = math.ceil(iterations / run.log_every)
-        chunk = math.ceil(iterations / num_chunks)
-        if resuming and isinstance(saved.get("chunk"), int) and saved["chunk"] >= 1:
-            # the run's own chunks (an extended run's budget would chunk differently)
-            chunk = saved["chunk"]
-            num_chunks = math.ceil(iterations / chunk)
-        # Trace and lower (not compile) the chunk program now, so that a bad
-        # static choice in the agent config surfaces here as one line; the
-        # run then only compiles what was lowered.
         t0 = time.perf_counter()
         programs = Programs(agent, env, chunk, sharding, run.eval_episodes)
         lowered = programs.chunk.lower(programs.placed(configs), programs.abstract_carry(configs, seeds))
@@ -226,8 +263,14 @@ def plan(argv: list[str]) -> Plan:
         check_metrics(run.agent, agent, {k: v.shape[2:] for k, v in metric_shapes.items()})
     except (ValueError, ContractError) as err:
         raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
-    # Process 0 claims (or, resuming, checks) the run folder; the others
-    # learn whether it could, so no process is left waiting for the rest.
+    return programs, lowered, trace_s
+
+
+def _claim(run: RunConfig, num_runs: int, num_chunks: int, chunk: int, resuming: bool):
+    """(run folder, its lock, the intact checkpoints' progress newest first).
+    Process 0 claims (or, resuming, checks) the folder; the others learn
+    whether it could, so no process is left waiting for the rest."""
+    main_process = jax.process_index() == 0
     out, lock, resume_points, error = run.out, None, [], None
     if main_process:
         try:
@@ -243,10 +286,7 @@ def plan(argv: list[str]) -> Plan:
         raise error or ConfigError("process 0 could not start the run (its own error says why)")
     if resuming and not main_process:
         resume_points = _resume_points(out, num_runs, num_chunks, chunk, quiet=True)
-    job = [w for w in argv if w.split("=", 1)[0] not in ("out", "resume") + PLACEMENT_KEYS]
-    return Plan(run, job, agent, agent_config, env, env_kwargs, env_defaults, sweep, points, configs, seeds, num_runs,
-                sharding, steps_per_update, chunk, num_chunks, out, resume_points, resuming, extending, programs, lowered, trace_s,
-                lock)
+    return out, lock, resume_points
 
 
 def _compile_cache(folder: str, given: bool) -> None:
@@ -616,19 +656,12 @@ def execute(p: Plan) -> dict:
 
 
 def _execute(p: Plan, signals: _Signals) -> dict:
-    run, programs, n = p.run, p.programs, p.num_runs
+    run, n = p.run, p.num_runs
     main_process = jax.process_index() == 0
     record = _record(p)
     if main_process and (not p.resuming or p.extending):
         _write_record(p, record)
-    print(
-        f"rlx.run: {run.agent} on {run.env}, {len(p.points)} point(s) × {run.seeds} seeds on "
-        f"{p.sharding.mesh.size} device(s), {p.num_iterations} iterations × {p.steps_per_update:,} env steps → {p.out}",
-        flush=True,
-    )
-    if p.env_defaults:
-        applied = " ".join(f"agent.{k}={v}" for k, v in p.env_defaults.items())
-        print(f"rlx.run: {run.agent}'s defaults for {agents.family(p.env)} envs: {applied}", flush=True)
+    _announce(p)
     latest = p.resume_points[0] if p.resume_points else None
     if main_process and p.resuming:
         _forget_stop(p.out)
@@ -640,32 +673,11 @@ def _execute(p: Plan, signals: _Signals) -> dict:
     t0 = time.perf_counter()
     configs = devices.put(p.configs, p.sharding)
     seeds = devices.put(p.seeds, p.sharding)
-    checkpoints = Checkpoints(p.out, run.keep_checkpoints)
-    start, samples, truncate_to, last_saved = 0, np.zeros(len(p.seeds), np.int64), None, None
-    if p.resuming and latest is None:
-        truncate_to = 0  # killed before its first checkpoint: start over
-        print("no checkpoint yet: starting from the beginning", flush=True)
-    if latest is not None:
-        carry, resume_from = _restore(p, checkpoints)
-        newer = [step for step in checkpoints.all() if step > resume_from["iteration"]]
-        if newer:  # the damaged ones (one process: _restore): kept aside, out of the way of the saves to come
-            checkpoints.close()
-            aside = os.path.join(p.out, "damaged-checkpoints")
-            os.makedirs(aside, exist_ok=True)
-            for step in newer:
-                os.replace(os.path.join(checkpoints.folder, str(step)), os.path.join(aside, f"{step}-{time.time_ns()}"))
-            warn(f"the damaged checkpoint(s) {', '.join(map(str, newer))} were moved to {aside}")
-            checkpoints = Checkpoints(p.out, run.keep_checkpoints)
-        start, truncate_to = resume_from["chunks_done"], resume_from["metrics_bytes"]
-        samples = _repad(np.array(resume_from["samples"], np.int64), n, len(p.seeds))
-        last_saved = resume_from["iteration"]
-        print(f"resumed after iteration {last_saved} from {checkpoints.folder}", flush=True)
-    else:
-        carry = devices.put(programs.init(p.configs, p.seeds), p.sharding)
+    checkpoints, carry, start, truncate_to, samples, last_saved = _start(p, latest)
     print(f"compiling {p.chunk} iterations of {run.agent} on {run.env} for {len(p.seeds)} runs "
           f"(tens of seconds; a Brax env can take minutes)…", flush=True)
     compiled = p.lowered_chunk.compile()
-    evaluation = programs.evaluate.lower(configs, seeds, carry.state).compile() if run.eval_every else None
+    evaluation = p.programs.evaluate.lower(configs, seeds, carry.state).compile() if run.eval_every else None
     compile_s = p.trace_s + time.perf_counter() - t0
     print(f"compiled in {compile_s:.1f}s", flush=True)
 
@@ -688,9 +700,8 @@ def _execute(p: Plan, signals: _Signals) -> dict:
     try:
         for c in range(start, p.num_chunks):
             if c == start and devices.any_process(signals.received is not None):
-                name = signal.Signals(signals.received or signal.SIGTERM).name
-                raise Interrupted(signals.received or signal.SIGTERM, f"{name} while compiling: nothing new ran; "
-                                  f"python -m rlx.run resume={p.out} continues")
+                _interrupt(signals, "while compiling: nothing new ran; "
+                           f"python -m rlx.run resume={p.out} continues")
             t_chunk = time.perf_counter()
             carry, metrics = compiled(configs, carry)
             metrics = devices.gather(metrics)  # once a chunk: {name: [runs, chunk]}
@@ -706,17 +717,7 @@ def _execute(p: Plan, signals: _Signals) -> dict:
                 evals = devices.gather(evaluation(configs, seeds, carry.state))
                 last_eval = evals["eval_return"][:n]
             written = log.write(*_chunk_rows(p, c, metrics, evals, used)) if log else (0, "")
-            first_bad = _first_nonfinite(metrics, finite, evals, n)
-            if first_bad is not None:
-                name, r, i = first_bad
-                point = f" ({label(p.points[p.point_of(r)])})" if p.sweep else ""
-                kept = (f"the last good checkpoint is the one after {last_saved} iterations" if last_saved is not None
-                        else "no checkpoint was saved")
-                if main_process:
-                    _write_stopped(p, {"reason": "nonfinite", "what": name, "iteration": c * p.chunk + i,
-                                       "seed": int(p.seeds[r])})
-                raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, seed {p.seeds[r]}{point}; "
-                                f"run stopped, {kept}. {_divergence_hint(p)}")
+            _stop_if_nonfinite(p, c, metrics, finite, evals, last_saved)
             stop = devices.any_process(signals.received is not None)
             if (c + 1) % ckpt_chunks == 0 or done or stop:
                 last_saved = save(c, written)
@@ -727,10 +728,8 @@ def _execute(p: Plan, signals: _Signals) -> dict:
             if done:
                 break
             if stop:
-                name = signal.Signals(signals.received or signal.SIGTERM).name
-                raise Interrupted(signals.received or signal.SIGTERM,
-                                  f"{name}: stopped after iteration {last_saved}, checkpoint saved; "
-                                  f"continue with: python -m rlx.run resume={p.out}")
+                _interrupt(signals, f"stopped after iteration {last_saved}, checkpoint saved; "
+                           f"continue with: python -m rlx.run resume={p.out}")
     finally:
         checkpoints.close()
         if log:
@@ -746,6 +745,68 @@ def _execute(p: Plan, signals: _Signals) -> dict:
     for point in summary.get("points", []):
         print(f"  {point['label']}: final return {point['final_return_mean']:.2f} ± {point['final_return_std']:.2f}")
     return summary
+
+
+def _announce(p: Plan) -> None:
+    """The job in a line, and the env family's defaults it applied."""
+    run = p.run
+    print(
+        f"rlx.run: {run.agent} on {run.env}, {len(p.points)} point(s) × {run.seeds} seeds on "
+        f"{p.sharding.mesh.size} device(s), {p.num_iterations} iterations × {p.steps_per_update:,} env steps → {p.out}",
+        flush=True,
+    )
+    if p.env_defaults:
+        applied = " ".join(f"agent.{k}={v}" for k, v in p.env_defaults.items())
+        print(f"rlx.run: {run.agent}'s defaults for {agents.family(p.env)} envs: {applied}", flush=True)
+
+
+def _start(p: Plan, latest: dict | None):
+    """(checkpoints, carry, first chunk, metrics bytes to keep, samples a run,
+    the last saved iteration): a fresh start, or the newest intact checkpoint
+    (damaged newer ones set aside in damaged-checkpoints/)."""
+    checkpoints = Checkpoints(p.out, p.run.keep_checkpoints)
+    if latest is None:
+        if p.resuming:
+            print("no checkpoint yet: starting from the beginning", flush=True)
+        carry = devices.put(p.programs.init(p.configs, p.seeds), p.sharding)
+        return checkpoints, carry, 0, 0 if p.resuming else None, np.zeros(len(p.seeds), np.int64), None
+    carry, resume_from = _restore(p, checkpoints)
+    newer = [step for step in checkpoints.all() if step > resume_from["iteration"]]
+    if newer:  # the damaged ones (one process: _restore): kept aside, out of the way of the saves to come
+        checkpoints.close()
+        aside = os.path.join(p.out, "damaged-checkpoints")
+        os.makedirs(aside, exist_ok=True)
+        for step in newer:
+            os.replace(os.path.join(checkpoints.folder, str(step)), os.path.join(aside, f"{step}-{time.time_ns()}"))
+        warn(f"the damaged checkpoint(s) {', '.join(map(str, newer))} were moved to {aside}")
+        checkpoints = Checkpoints(p.out, p.run.keep_checkpoints)
+    samples = _repad(np.array(resume_from["samples"], np.int64), p.num_runs, len(p.seeds))
+    print(f"resumed after iteration {resume_from['iteration']} from {checkpoints.folder}", flush=True)
+    return (checkpoints, carry, resume_from["chunks_done"], resume_from["metrics_bytes"], samples,
+            resume_from["iteration"])
+
+
+def _stop_if_nonfinite(p: Plan, c: int, metrics: dict, finite, evals, last_saved) -> None:
+    """NonFinite naming the first NaN/Inf of chunk c (its iteration, seed and
+    sweep point), after writing where the run stopped to summary.json."""
+    first_bad = _first_nonfinite(metrics, finite, evals, p.num_runs)
+    if first_bad is None:
+        return
+    name, r, i = first_bad
+    point = f" ({label(p.points[p.point_of(r)])})" if p.sweep else ""
+    kept = (f"the last good checkpoint is the one after {last_saved} iterations" if last_saved is not None
+            else "no checkpoint was saved")
+    if jax.process_index() == 0:
+        _write_stopped(p, {"reason": "nonfinite", "what": name, "iteration": c * p.chunk + i, "seed": int(p.seeds[r])})
+    raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, seed {p.seeds[r]}{point}; "
+                    f"run stopped, {kept}. {_divergence_hint(p)}")
+
+
+def _interrupt(signals: _Signals, what: str):
+    """Interrupted by the signal received (SIGTERM if another process got it)."""
+    signum = signals.received or signal.SIGTERM
+    raise Interrupted(signum, f"{signal.Signals(signum).name} {what}" if what.startswith("while")
+                      else f"{signal.Signals(signum).name}: {what}")
 
 
 def _forget_stop(out: str) -> None:
