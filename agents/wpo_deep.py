@@ -110,7 +110,7 @@ class Actions:
 def actions(env, config: Config) -> Actions:
     space = env.action_space(env.default_params)
     if isinstance(space, gymnasium.spaces.Discrete):
-        return Actions(1, int(space.n))
+        return Actions(dims=1, choices=int(space.n))
     if not isinstance(space, gymnasium.spaces.Box):
         raise ConfigError(f"deep WPO/SPO needs a discrete or box action space, got {space}")
     if len(space.shape) != 1:
@@ -122,7 +122,8 @@ def actions(env, config: Config) -> Actions:
     if not np.all(np.isfinite(low) & np.isfinite(high)):
         raise ConfigError("deep WPO/SPO discretises a box with finite bounds only")
     steps = np.linspace(0.0, 1.0, config.bins, dtype=np.float32)
-    return Actions(int(low.shape[0]), config.bins, jnp.asarray(low[:, None] + (high - low)[:, None] * steps))
+    return Actions(dims=int(low.shape[0]), choices=config.bins,
+                   bins=jnp.asarray(low[:, None] + (high - low)[:, None] * steps))
 
 
 def _obs_shape(env):

@@ -275,7 +275,8 @@ def collect_steps(key: jax.Array, env, env_params, act, env_state, obs, num_step
         next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
             env.step, in_axes=(0, 0, 0, None)
         )(env_keys, env_state, action, env_params)
-        out = Transitions(obs, action, reward, terminated, truncated, info["final_obs"])
+        out = Transitions(obs=obs, action=action, reward=reward, terminated=terminated, truncated=truncated,
+                          next_obs=info["final_obs"])
         return (env_state, next_obs), out
 
     (env_state, obs), transitions = jax.lax.scan(step, (env_state, obs), jax.random.split(key, num_steps))
@@ -314,7 +315,7 @@ class ObsStats:
     @classmethod
     def create(cls, obs_shape, obs_dtype) -> ObsStats:
         shape = tuple(obs_shape) if jnp.issubdtype(jnp.dtype(obs_dtype), jnp.floating) else ()
-        return cls(jnp.zeros(shape), jnp.ones(shape), jnp.asarray(1e-4))
+        return cls(mean=jnp.zeros(shape), var=jnp.ones(shape), count=jnp.asarray(1e-4))
 
     def normalize(self, obs, enabled: bool = True):
         """(obs − mean)/std clipped to ±10; integer observations pass through."""
@@ -332,7 +333,7 @@ class ObsStats:
         delta = mean - self.mean
         new_mean = self.mean + delta * n / total
         m2 = self.var * self.count + var * n + delta**2 * self.count * n / total
-        return ObsStats(new_mean, m2 / total, total)
+        return ObsStats(mean=new_mean, var=m2 / total, count=total)
 
 
 def gae(reward, value, next_value, terminated, truncated, discount, lam):

@@ -161,7 +161,7 @@ def test_stale_states_are_refused():
 
 def test_registry_and_errors():
     env = make("gymnasium:CartPole-v1", max_steps=40)
-    assert env.host_env and env.max_steps() == 40 and env.default_params is None
+    assert env.host_stepped and env.max_steps() == 40 and env.default_params is None
     assert env.action_space() == gymnasium.spaces.Discrete(2)
     with pytest.raises(ValueError, match="max_steps must be at least 1"):
         make("gymnasium:CartPole-v1", max_steps=0)

@@ -78,8 +78,9 @@ def test_clipped_loss_equals_the_hand_computation(clip_value):
     value_old = value + np.array([0.5, -0.5, 0.1, -0.1, 1.0, 0.0, -1.0, 0.05])
     target = value + np.array([1.0, 1.0, -1.0, 0.3, -0.2, 0.4, 2.0, -0.5])
     entropy = np.asarray(pi.entropy(params["policy"], obs))
-    batch = tuple(jnp.asarray(a, jnp.float32) for a in (obs, action, logp_old, adv, target, value_old))
-    batch = (batch[0], action) + batch[2:]
+    f32 = lambda a: jnp.asarray(a, jnp.float32)  # noqa: E731
+    batch = ppo.Batch(obs=f32(obs), action=action, logp_old=f32(logp_old), advantage=f32(adv), target=f32(target),
+                      value_old=f32(value_old))
     loss, info = ppo._loss(params, batch, env, config)
     expected = _loss_by_hand(logp, logp_old, adv, value, value_old, target, entropy, config, clip_value)
     np.testing.assert_allclose(loss, expected, rtol=1e-5)

@@ -256,7 +256,7 @@ def test_the_compile_cache_is_written_and_can_be_switched_off(tmp_path):
 
 def test_an_int_whose_default_is_0_may_be_0_and_others_are_counts():
     from rlx import envs
-    from rlx.runner.config import ConfigError, validate_kwargs
+    from rlx.fields import ConfigError, validate_kwargs
 
     validate_kwargs(envs.factory("deepsea"), {"mapping_seed": 0, "size": 4}, "env.")  # a seed: 0 is its default
     with pytest.raises(ConfigError, match="env.size must be at least 1"):

@@ -32,7 +32,7 @@ def init(example, capacity: int) -> Buffer:
     if capacity < 1:
         raise ConfigError(f"capacity must be at least 1, got {capacity}")
     data = jax.tree.map(lambda x: jnp.zeros((capacity,) + jnp.shape(x), jnp.asarray(x).dtype), example)
-    return Buffer(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+    return Buffer(data=data, position=jnp.zeros((), jnp.int32), size=jnp.zeros((), jnp.int32))
 
 
 def add(buf: Buffer, items) -> Buffer:
@@ -43,7 +43,7 @@ def add(buf: Buffer, items) -> Buffer:
         raise ValueError(f"cannot add {n} items to a buffer of capacity {buf.capacity}")
     slots = (buf.position + jnp.arange(n)) % buf.capacity
     data = jax.tree.map(lambda store, x: store.at[slots].set(x), buf.data, items)
-    return Buffer(data, (buf.position + n) % buf.capacity, jnp.minimum(buf.size + n, buf.capacity))
+    return Buffer(data=data, position=(buf.position + n) % buf.capacity, size=jnp.minimum(buf.size + n, buf.capacity))
 
 
 def sample(key: jax.Array, buf: Buffer, batch_size: int):

@@ -25,7 +25,7 @@ def init(key: jax.Array, x: jax.Array, components: int = 16) -> Mixture:
     """Means at K random samples, every variance the data's, equal weights."""
     means = x[jax.random.choice(key, x.shape[0], (components,), replace=x.shape[0] < components)]
     variances = jnp.broadcast_to(jnp.var(x, axis=0) + MIN_VARIANCE, means.shape)
-    return Mixture(jnp.full((components,), -jnp.log(components)), means, variances)
+    return Mixture(log_weights=jnp.full((components,), -jnp.log(components)), means=means, variances=variances)
 
 
 def _component_log_densities(mixture: Mixture, x: jax.Array) -> jax.Array:
@@ -49,7 +49,8 @@ def fit(mixture: Mixture, x: jax.Array, weights: jax.Array | None = None, iterat
         mass = jnp.sum(resp, 0) + 1e-8
         means = resp.T @ x / mass[:, None]
         variances = resp.T @ x**2 / mass[:, None] - means**2 + MIN_VARIANCE
-        return Mixture(jnp.log(mass / jnp.sum(mass)), means, jnp.maximum(variances, MIN_VARIANCE)), None
+        return Mixture(log_weights=jnp.log(mass / jnp.sum(mass)), means=means,
+                       variances=jnp.maximum(variances, MIN_VARIANCE)), None
 
     mixture, _ = jax.lax.scan(step, mixture, None, length=iterations)
     return mixture
