@@ -71,6 +71,12 @@ BOOKKEEPING = run_fields("bookkeeping")
 PLACEMENT_KEYS = run_fields("placement")
 
 
+def one_line(err: Exception) -> str:
+    """An exception's message as one line (its first), for the user."""
+    text = str(err).strip() or type(err).__name__
+    return text.splitlines()[0]
+
+
 def _closest(name: str, choices) -> str:
     close = difflib.get_close_matches(name, list(choices), n=3)
     if close:

@@ -21,12 +21,10 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
-import inspect
 import itertools
 import json
 import math
 import os
-import re
 import signal
 import sys
 import time
@@ -39,16 +37,17 @@ import numpy as np
 
 from rlx import agents, envs
 from rlx.agent import ContractError, check_metrics
-from rlx.fields import ConfigError, choices, field_types, validate, validate_kwargs
+from rlx.fields import ConfigError, field_types, validate, validate_kwargs
 from rlx.runner import devices
 from rlx.runner.checkpoint import Checkpoints
+from rlx.runner.help import show_help
 from rlx.runner.config import (
     BOOKKEEPING,
     PLACEMENT_KEYS,
     RunConfig,
     apply_overrides,
     coerce_kwargs,
-    field_docs,
+    one_line,
     parse_literal,
     parse_sweep,
     split_overrides,
@@ -125,7 +124,7 @@ def _resume_argv(argv: list[str], folder: str) -> tuple[list[str], dict]:
     except FileNotFoundError:
         raise ConfigError(f"resume={folder}: no run there ({path} is missing)") from None
     except (OSError, ValueError, KeyError, TypeError) as err:
-        raise ConfigError(f"resume={folder}: cannot read {path}: {_one_line(err)}") from None
+        raise ConfigError(f"resume={folder}: cannot read {path}: {one_line(err)}") from None
     if not isinstance(saved, list) or not all(isinstance(w, str) for w in saved):
         raise ConfigError(f"resume={folder}: {path} has no list of overrides")
     given = [w for w in argv if w.split("=", 1)[0] in ("total_steps",) + PLACEMENT_KEYS]
@@ -218,9 +217,9 @@ def _make_env(run: RunConfig, factory, env_over: dict[str, str]):
     try:
         return envs.make(run.env, **env_kwargs), env_kwargs
     except ImportError as err:
-        raise ConfigError(f"env {run.env} needs a package that is not installed: {_one_line(err)}") from None
+        raise ConfigError(f"env {run.env} needs a package that is not installed: {one_line(err)}") from None
     except Exception as err:  # an env constructor's own check of its arguments, whatever it raises
-        raise ConfigError(f"env {run.env}: {_one_line(err)}") from None
+        raise ConfigError(f"env {run.env}: {one_line(err)}") from None
 
 
 def _steps_per_update(run: RunConfig, agent, env, config, num_points: int) -> int:
@@ -234,7 +233,7 @@ def _steps_per_update(run: RunConfig, agent, env, config, num_points: int) -> in
     except JobTooLarge:
         raise
     except ValueError as err:  # a ConfigError among them: the agent refuses its settings or this env
-        raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
+        raise ConfigError(f"agent {run.agent}: {one_line(err)}") from None
     return steps
 
 
@@ -262,7 +261,7 @@ def _lower(run: RunConfig, agent, env, chunk: int, sharding, configs, seeds):
         _, metric_shapes = lowered.out_info  # [runs, chunk] a metric
         check_metrics(run.agent, agent, {k: v.shape[2:] for k, v in metric_shapes.items()})
     except (ValueError, ContractError) as err:
-        raise ConfigError(f"agent {run.agent}: {_one_line(err)}") from None
+        raise ConfigError(f"agent {run.agent}: {one_line(err)}") from None
     return programs, lowered, trace_s
 
 
@@ -367,7 +366,7 @@ def _resume_points(out: str, num_runs: int, num_chunks: int, chunk: int, quiet: 
         try:
             steps = sorted(checkpoints.all(), reverse=True)
         except Exception as err:  # orbax's errors for a damaged checkpoint folder vary
-            raise ConfigError(f"resume={out}: cannot read its checkpoints: {_one_line(err)}") from None
+            raise ConfigError(f"resume={out}: cannot read its checkpoints: {one_line(err)}") from None
         for step in steps:
             try:
                 progress = checkpoints.progress(step)
@@ -376,7 +375,7 @@ def _resume_points(out: str, num_runs: int, num_chunks: int, chunk: int, quiet: 
             except Exception as err:  # a truncated or corrupt file, whatever orbax makes of it
                 skipped.append(step)
                 if not quiet:
-                    warn(f"checkpoint {step} of {out} is damaged ({_one_line(err)}); skipped")
+                    warn(f"checkpoint {step} of {out} is damaged ({one_line(err)}); skipped")
                 continue
             _check_progress(out, step, progress, num_runs, num_chunks, chunk)
             points.append({**progress, "iteration": step})
@@ -458,11 +457,6 @@ class Programs:
 
     def abstract_carry(self, configs, seeds):
         return self.placed(jax.eval_shape(self.init, configs, seeds))
-
-
-def _one_line(err: Exception) -> str:
-    text = str(err).strip() or type(err).__name__
-    return text.splitlines()[0]
 
 
 def _claim_run_folder(run: RunConfig) -> str:
@@ -603,7 +597,7 @@ def _restore(p: Plan, checkpoints: Checkpoints):
             carry = checkpoints.restore(progress["iteration"], p.programs.abstract_carry(p.configs, p.seeds),
                                         progress["padded_runs"])
         except Exception as err:  # orbax's errors for a damaged or foreign checkpoint vary
-            text = _one_line(err)
+            text = one_line(err)
             if isinstance(err, MemoryError) or "RESOURCE_EXHAUSTED" in text or jax.process_count() > 1:
                 # out of memory is not damage; and several processes must not each pick their own
                 raise ConfigError(f"resume={p.out}: cannot restore checkpoint {progress['iteration']}: {text}") from None
@@ -924,95 +918,11 @@ def _summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, s
     return summary
 
 
-def _first_sentence(doc: str | None) -> str:
-    text = " ".join((doc or "").strip().split("\n\n")[0].split())
-    end = re.search(r"[.:](\s|$)", text)
-    return text[: end.start()] if end else text
-
-
-def _fields_help(config, group: str) -> list[str]:
-    """One line a field of the dataclass `config`: name, type, value, ~ if
-    sweepable, and its comment."""
-    docs, types_ = field_docs(type(config)), field_types(type(config))
-    lines = []
-    for f in dataclasses.fields(config):
-        if f.name not in docs and not f.metadata.get("pytree_node", True):
-            continue  # internal
-        annotation = types_[f.name]
-        if choices(annotation) is not None:
-            kind = " | ".join(map(repr, choices(annotation)))
-        else:
-            kind = str(annotation).replace("typing.", "") if typing.get_args(annotation) else annotation.__name__
-        sweepable = group == "agent." and f.metadata.get("pytree_node", True) and kind in ("int", "float", "float | None")
-        value = getattr(config, f.name)
-        lines.append(f"  {group}{f.name}: {kind} = {list(value) if isinstance(value, tuple) else value!r}"
-                     f"{'  ~' if sweepable else ''}  {docs.get(f.name, '')}".rstrip())
-    return lines
-
-
-def _help(argv: list[str]) -> int:
-    """--help: the usage, the run's fields, every agent and env in one line;
-    with agent=NAME that agent's fields, with env=NAME that env's arguments."""
-    words = [w for w in argv if w not in ("-h", "--help", "help")]
-    try:
-        given, _, env_over, _ = split_overrides(words)
-    except ConfigError:
-        given, env_over = {}, {}
-    if "agent" not in given and "env" not in given:
-        print(USAGE)
-        print("\nrun fields:")
-        print("\n".join(_fields_help(RunConfig(), "")))
-        print("\nagents (agent=NAME; `agent=NAME --help` lists its fields):")
-        for name in agents.names():
-            preset = agents.presets(name)
-            extra = f" [{', '.join(f'{k}={v}' for k, v in preset.items())}]" if preset else ""
-            print(f"  {name:<12} {_first_sentence(agents.get(name).__doc__)}{extra}")
-        print("\nenvs (env=NAME; `env=NAME --help` lists its arguments):")
-        for name in sorted(envs.REGISTRY):
-            print(f"  {name:<24} {envs.ABOUT.get(name, '')}")
-        for prefix, about in envs.PREFIX_ABOUT.items():
-            print(f"  {prefix + '<id>':<24} {about}")
-        return 0
-    env = None
-    if "env" in given:
-        name = given["env"]
-        try:
-            factory = envs.factory(name)
-            env = envs.make(name, **coerce_kwargs(factory, env_over, "env."))
-        except Exception as err:
-            print(f"rlx.run: error: env {name}: {_one_line(err)}", file=sys.stderr)
-            return 2
-        else:
-            print(f"env {name}: {envs.ABOUT.get(name, '')}; family {agents.family(env)}")
-            print("arguments (env.<arg>=value):")
-            for arg, param in inspect.signature(factory).parameters.items():
-                if param.kind is param.VAR_KEYWORD:
-                    print("  env.<any>: passed on to the env's own constructor")
-                elif param.default is not param.empty:
-                    print(f"  env.{arg} = {param.default!r}")
-    if "agent" in given:
-        name = given["agent"]
-        try:
-            config = agents.config(name, env)
-        except ValueError as err:
-            print(f"rlx.run: error: {_one_line(err)}", file=sys.stderr)
-            return 2
-        where = f" on {given['env']} ({agents.family(env)} defaults applied)" if env is not None else ""
-        print(f"\nagent {name}{where}: {_first_sentence(agents.get(name).__doc__)}")
-        print("fields (agent.<field>=value; ~ = sweepable: sweep.agent.<field>=[v1,v2]):")
-        print("\n".join(_fields_help(config, "agent.")))
-        if env is None and agents.family_defaults(name):
-            print("defaults by env family (agent.<field>= overrides them):")
-            for fam, values in agents.family_defaults(name).items():
-                print(f"  on {fam}: " + " ".join(f"agent.{k}={v}" for k, v in values.items()))
-    return 0
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if any(a in ("-h", "--help", "help") for a in argv):
         try:
-            return _help(argv)
+            return show_help(argv, USAGE)
         except BrokenPipeError:  # `--help | head`: the reader has what it wanted
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return 0
