@@ -42,8 +42,8 @@ class Config(pg.PGConfig):
 # registry name -> the Config fields it sets; env family -> the defaults that change there (gamma0 from
 # experiments/vr_pg/tune_defaults.py; why each: docs/algorithms.md, "Policy-gradient estimators").
 PRESETS = {"gpomdp": {}}
-FAMILY_DEFAULTS = {"gpomdp": {"classic": {**pg.CLASSIC_INIT, "lr": 0.5}, "control": {"lr": 0.01}, "tabular": {"lr": 10.0},
-                              "minatar": {**pg.CLASSIC_INIT, "lr": 0.5}}}
+FAMILY_DEFAULTS = {"gpomdp": {"classic": {**pg.CLASSIC_INIT, "lr": 0.5}, "control": {"lr": 0.01},
+                              "tabular": {"lr": 10.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.5}}}
 METRICS = ("episode_return", "episode_length", "episodes", "grad_norm", "lr", "transitions")
 eval_horizon = pg.eval_horizon  # (env, config) -> the agent's horizon H, or the env's time limit
 

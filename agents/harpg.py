@@ -38,7 +38,7 @@ import optax
 from flax import struct
 
 from rlx.agents.shared import pg
-# the family's State (θ_t, θ_{t−1}, d_{t−1}, t), policy, acting, init and evaluation horizon (the contract, rlx.agent)
+# the family's State (θ_t, θ_{t−1}, d_{t−1}, t), policy, act, init and eval_horizon (rlx.agent's contract)
 from rlx.agents.shared.pg import MomentumState as State  # noqa: F401
 from rlx.agents.shared.pg import act, eval_horizon, policy  # noqa: F401
 from rlx.agents.shared.pg import init_momentum_state as init  # noqa: F401
@@ -61,7 +61,8 @@ PRESETS = {"harpg": {}, "n_harpg": {"normalized": True, "lr": 0.1}}
 FAMILY_DEFAULTS = {
     "harpg": {"classic": {**pg.CLASSIC_INIT, "lr": 0.05}, "control": {"lr": 0.001}, "locomotion": {"lr": 0.001},
               "tabular": {"lr": 10.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.05}},
-    "n_harpg": {"classic": {**pg.CLASSIC_INIT, "lr": 0.2}, "tabular": {"lr": 1.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.2}},
+    "n_harpg": {"classic": {**pg.CLASSIC_INIT, "lr": 0.2}, "tabular": {"lr": 1.0},
+                "minatar": {**pg.CLASSIC_INIT, "lr": 0.2}},
 }
 METRICS = ("episode_return", "episode_length", "episodes", "grad_norm", "correction_norm", "d_norm", "lr", "momentum",
            "transitions")

@@ -53,8 +53,8 @@ from rlx.rollout import track_returns
 
 @struct.dataclass
 class Config:
-    exploration: Literal["hypermodel", "epsilon"] = static("hypermodel")  # "hypermodel" (HyperAgent) or "epsilon" (ε-greedy double DQN)
-    target_index: Literal["independent", "shared"] = static("independent")  # ξ⁻ drawn per transition [official], or "shared": ξ⁻ = ξ
+    exploration: Literal["hypermodel", "epsilon"] = static("hypermodel")  # HyperAgent, or ε-greedy double DQN
+    target_index: Literal["independent", "shared"] = static("independent")  # ξ⁻ per transition [official]; ξ⁻ = ξ
     index_dim: int = static(4)  # M [official]
     num_indices: int = static(20)  # K fresh ξ a batch [official ≈ 20]
     hidden: tuple[int, ...] = static((64, 64))  # [official DeepSea torso]

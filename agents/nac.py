@@ -225,7 +225,8 @@ def _critic(key, start, w0, draw, config: Config):
         k, i = inputs
         w, w_sum = carry
         b = draw(k)
-        target = jax.lax.stop_gradient(b.reward + b.continuation * (network(w, b.x_next) - config.temperature * b.logp_next))
+        soft_next = network(w, b.x_next) - config.temperature * b.logp_next
+        target = jax.lax.stop_gradient(b.reward + b.continuation * soft_next)
         grad = jax.grad(lambda w: 0.5 * jnp.mean((network(w, b.x) - target) ** 2))(w)
         w = _project_rows(w - config.critic_lr * grad, w0, radius)
         return (w, w_sum + _tail_weight(i, config.critic_steps, config) * w), None

@@ -28,7 +28,7 @@ import jax
 from flax import struct
 
 from rlx.agents.shared import pg
-# the family's State (θ_t, θ_{t−1}, d_{t−1}, t), policy, acting, init and evaluation horizon (the contract, rlx.agent)
+# the family's State (θ_t, θ_{t−1}, d_{t−1}, t), policy, act, init and eval_horizon (rlx.agent's contract)
 from rlx.agents.shared.pg import MomentumState as State  # noqa: F401
 from rlx.agents.shared.pg import act, eval_horizon, policy  # noqa: F401
 from rlx.agents.shared.pg import init_momentum_state as init  # noqa: F401
@@ -43,7 +43,8 @@ class Config(pg.PGConfig):
 
 
 PRESETS = {"npg_igt": {}}  # registry name -> the Config fields it sets
-FAMILY_DEFAULTS = {"npg_igt": {"classic": {**pg.CLASSIC_INIT, "lr": 0.5}, "tabular": {"lr": 2.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.5}}}
+FAMILY_DEFAULTS = {"npg_igt": {"classic": {**pg.CLASSIC_INIT, "lr": 0.5}, "tabular": {"lr": 2.0},
+                               "minatar": {**pg.CLASSIC_INIT, "lr": 0.5}}}
 METRICS = ("episode_return", "episode_length", "episodes", "grad_norm", "d_norm", "lr", "momentum", "transitions")
 
 

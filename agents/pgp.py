@@ -51,7 +51,7 @@ class Config(pg.PolicyConfig):
     num_envs: int = static(24)  # N, episodes an iteration [paper's sweep: 8, 24, 72]
     baseline: Literal["loo", "none"] = static("loo")  # "loo" (leave-one-out batch mean, unbiased) or "none"
     lr: float = 0.1  # constant step size [paper's sweep: 1e-3, 1e-2, 1e-1]
-    constraint: Literal["cost", "path", "both", "none"] = static("cost")  # "cost", "path", "both" (cost and path) or "none"
+    constraint: Literal["cost", "path", "both", "none"] = static("cost")  # "both": cost and path (module docstring)
     budget: float = 0.2  # "cost": Σ λ c ≤ budget, c = −(env reward): the discounted hole occupancy allowed
     path: str = static("DDDDRRDRRR")  # "path": moves from the start (U R D L) of the reference path
     shift: float = 2.0  # "path": ‖λ − λ_path‖₂ ≤ shift

@@ -51,7 +51,7 @@ class Config:
     lr: float = 1e-3  # Adam [paper: 3e-4; with it and ρ 10 the swing-up's violation did not fall in 4·10⁶ steps]
     discount: float = 0.99  # [paper]
     gae_lambda: float = 0.95
-    constraint: Literal["cost", "kl", "none"] = static("cost")  # "cost", "kl" or "none"
+    constraint: Literal["cost", "kl", "none"] = static("cost")  # the env's cost, KL(λ ‖ λ_ref), or unconstrained
     budget: float = 0.0  # "cost": E_λ[c] ≤ budget
     kl_radius: float = 1.0  # "kl": KL(λ ‖ λ_ref) ≤ radius
     reference_std: float = static(0.3)  # "kl": the reference policy's action std

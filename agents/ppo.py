@@ -123,8 +123,8 @@ def init(key: jax.Array, env, config: Config) -> State:
     dummy = jnp.zeros(pi.obs_shape, pi.obs_dtype)
     params = {"policy": pi.init(policy_key), "value": _value_net(env, config).init(value_key, dummy)}
     return State(params=params, opt_state=_optimizer(config).init(params),
-                 obs_stats=ObsStats.create(pi.obs_shape, pi.obs_dtype), envs=onpolicy.reset(env_key, env, config.num_envs),
-                 t=jnp.zeros((), jnp.int32))
+                 obs_stats=ObsStats.create(pi.obs_shape, pi.obs_dtype),
+                 envs=onpolicy.reset(env_key, env, config.num_envs), t=jnp.zeros((), jnp.int32))
 
 
 def act(key, state: State, obs, env, config: Config, deterministic: bool = True):

@@ -32,7 +32,7 @@ import jax
 from flax import struct
 
 from rlx.agents.shared import pg
-# the family's State (θ_t, θ_{t−1}, d_{t−1}, t), policy, acting, init and evaluation horizon (the contract, rlx.agent)
+# the family's State (θ_t, θ_{t−1}, d_{t−1}, t), policy, act, init and eval_horizon (rlx.agent's contract)
 from rlx.agents.shared.pg import MomentumState as State  # noqa: F401
 from rlx.agents.shared.pg import act, eval_horizon, policy  # noqa: F401
 from rlx.agents.shared.pg import init_momentum_state as init  # noqa: F401
@@ -50,7 +50,8 @@ class Config(pg.PGConfig):
 
 
 PRESETS = {"sharp": {}}  # registry name -> the Config fields it sets
-FAMILY_DEFAULTS = {"sharp": {"classic": {**pg.CLASSIC_INIT, "lr": 0.1}, "tabular": {"lr": 1.0}, "minatar": {**pg.CLASSIC_INIT, "lr": 0.1}}}
+FAMILY_DEFAULTS = {"sharp": {"classic": {**pg.CLASSIC_INIT, "lr": 0.1}, "tabular": {"lr": 1.0},
+                             "minatar": {**pg.CLASSIC_INIT, "lr": 0.1}}}
 METRICS = harpg.METRICS
 
 

@@ -37,10 +37,10 @@ from rlx.rollout import collect_episodes, episode_discount, episode_horizon
 
 @struct.dataclass
 class Config:
-    method: Literal["wpo", "spo", "kl"] = static("wpo")  # "wpo", "spo" or "kl"
-    advantages: Literal["sampled", "exact"] = static("sampled")  # "sampled" (N episodes), or "exact" (rlx.exact: the oracle)
+    method: Literal["wpo", "spo", "kl"] = static("wpo")  # Wasserstein, Sinkhorn, or KL for comparison
+    advantages: Literal["sampled", "exact"] = static("sampled")  # from N episodes, or the oracle's (rlx.exact)
     cost: Literal["zero_one", "index"] = static("zero_one")  # d(a_i, a_j): "zero_one" = 1[i≠j], "index" = |i−j|
-    beta_schedule: Literal["dual", "fixed", "decay"] = static("dual")  # "dual": minimise the dual for δ; "fixed": β; "decay": β/(k+1)²
+    beta_schedule: Literal["dual", "fixed", "decay"] = static("dual")  # the dual's minimiser for δ; β; β/(k+1)²
     delta: float = 0.1  # δ, the trust region (official code 0.01; rlx's 0.1: experiments/wpo)
     beta: float = 1.0  # β for "fixed" and "decay"
     lam: float = 5.0  # SPO's λ (inverse entropic temperature) [official Taxi run: 5.5]

@@ -53,9 +53,9 @@ from rlx.rollout import ObsStats, episode_discount, gae
 
 @struct.dataclass
 class Config:
-    method: Literal["wpo", "spo"] = static("wpo")  # "wpo" or "spo"
-    cost: Literal["auto", "zero_one", "index"] = static("auto")  # "zero_one", "index" (|i−j|) or "auto": 0/1 for discrete, index for bins
-    beta_schedule: Literal["dual", "fixed", "decay"] = static("dual")  # "dual" (δ), "fixed" (β) or "decay" (β/(k+1)²)
+    method: Literal["wpo", "spo"] = static("wpo")  # Wasserstein or Sinkhorn
+    cost: Literal["auto", "zero_one", "index"] = static("auto")  # auto: 1[i≠j] for discrete, |i−j| for bins
+    beta_schedule: Literal["dual", "fixed", "decay"] = static("dual")  # the dual's minimiser for δ; β; β/(k+1)²
     fit: Literal["kl", "mse"] = static("kl")  # "kl": KL(π*‖π_θ), or "mse" [authors' code] (why: experiments/wpo)
     bins: int = static(11)  # K bins per action dimension (continuous actions only) [untuned; Tang & Agrawal 2020 use 11]
     num_envs: int = static(8)  # [rlx's choice, untuned]

@@ -71,7 +71,7 @@ class ContractError(TypeError):
 def check(module: ModuleType, name: str) -> None:
     """ContractError naming the first thing `module` lacks to serve as agent `name`."""
     where = f"agent {name} ({getattr(module, '__name__', module)})"
-    missing = [m for m in ("Config", "METRICS", "PRESETS", "FAMILY_DEFAULTS", *SIGNATURES) if not hasattr(module, m)]
+    missing = [m for m in (*Agent.__annotations__, *SIGNATURES) if not hasattr(module, m)]
     if missing:
         raise ContractError(f"{where} lacks {', '.join(missing)} (rlx.agent: the agent contract)")
     if not dataclasses.is_dataclass(module.Config):

@@ -48,14 +48,14 @@ class PolicyConfig:
     """The policy and objective fields of every policy-gradient agent."""
 
     horizon: int = static(0)  # H; 0 = the env's time limit
-    estimator: Literal["gpomdp", "reinforce"] = static("gpomdp")  # "gpomdp" (reward-to-go) or "reinforce"
-    policy: Literal["auto", "tabular", "mlp"] = static("auto")  # "auto", "tabular" or "mlp" (rlx.policies.make_policy)
+    estimator: Literal["gpomdp", "reinforce"] = static("gpomdp")  # reward-to-go, or the whole return
+    policy: Literal["auto", "tabular", "mlp"] = static("auto")  # auto: a table for finite states (make_policy)
     hidden: tuple[int, ...] = static((64, 64))  # MLP widths [official code: 64,64 tanh]
     lr: float = 0.01  # γ0, the initial step size
     discount: float | None = None  # γ; None = the env's own γ (tabular MDPs), else 0.99 [official code]
     init_log_std: float = 0.0  # Gaussian policies: initial log σ [official code: σ0 = 1]
-    weight_init: Literal["xavier", "orthogonal"] = static("xavier")  # MLP weights: "xavier" (Xavier-uniform, zero biases) [official code] or
-    #   "orthogonal" (PPO's: gain √2, last layer 0.01, so a near-uniform or zero-mean first policy)
+    weight_init: Literal["xavier", "orthogonal"] = static("xavier")  # Xavier-uniform, zero biases [official code];
+    #   orthogonal is PPO's (gain √2, last layer 0.01: a near-uniform or zero-mean first policy)
 
 
 @struct.dataclass
@@ -68,8 +68,8 @@ class PGConfig(PolicyConfig):
     batch_steps: int = static(1000)  # B: whole episodes until ≥ B valid steps [official code: 1000]
     num_envs: int = static(1)  # env slots that play the batch's episodes side by side (speed only;
     #   1 = the official sequential sampler)
-    baseline: Literal["linear", "none"] = static("linear")  # "linear": the official code's feature baseline, fitted on the
-    #   previous batch (rlx.agents.shared.baselines; unbiased), or "none"
+    baseline: Literal["linear", "none"] = static("linear")  # linear: the official code's feature baseline,
+    #   fitted on the previous batch (rlx.agents.shared.baselines; unbiased)
 
 
 @struct.dataclass

@@ -182,8 +182,7 @@ def _parse_run(argv: list[str]) -> tuple[list[str], RunConfig, dict, bool]:
     run_over, _, _, _ = split_overrides(argv)
     saved = {}
     if "resume" in run_over:
-        argv, saved = _resume_argv(argv, run_over["resume"])
-        saved = saved or {"argv": argv}
+        argv, saved = _resume_argv(argv, run_over["resume"])  # a record, never empty: it holds the argv
     run_over = split_overrides(argv)[0]
     run = apply_overrides(RunConfig(), run_over, "")
     if "compile_cache" not in run_over and "RLX_COMPILE_CACHE" in os.environ:
