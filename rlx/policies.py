@@ -152,6 +152,20 @@ class Policy:
         _, log_std = self.module.apply(params, obs)
         return jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e), axis=-1)
 
+    def log_prob_entropy(self, params, obs, action) -> tuple[jax.Array, jax.Array]:
+        """(log π(a|s), H(π(·|s))) from one forward pass.  A loss that needs
+        both should take them from here: with `log_prob` and `entropy` called
+        apart, XLA merges the two forward passes but not the two backward ones,
+        so the policy's backward pass ran twice (issue 22's profile)."""
+        if self.discrete:
+            logp = jax.nn.log_softmax(self.module.apply(params, obs))
+            taken = jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), -1)[..., 0]
+            return taken, -jnp.sum(jnp.exp(logp) * logp, axis=-1)
+        mean, log_std = self.module.apply(params, obs)
+        z = (action - mean) * jnp.exp(-log_std)
+        logp = jnp.sum(-0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
+        return logp, jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e), axis=-1)
+
     def mode(self, params, obs) -> jax.Array:
         """The greedy (categorical) or mean (Gaussian) action, for evaluation."""
         if self.discrete:

@@ -122,9 +122,7 @@ def collect_episodes(
         act_key, env_key = jax.random.split(step_key)
         action = act(act_key, obs)
         env_keys = jax.random.split(env_key, num_envs)
-        next_obs, state, reward, terminated, truncated, _ = jax.vmap(
-            env.step, in_axes=(0, 0, 0, None)
-        )(env_keys, state, action, env_params)
+        next_obs, state, reward, terminated, truncated, _ = env.step_batch(env_keys, state, action, env_params)
         out = (obs, action, reward * alive, alive, terminated, truncated)
         alive = alive * (1.0 - jnp.logical_or(terminated, truncated).astype(jnp.float32))
         return (next_obs, state, alive), out
@@ -219,7 +217,7 @@ def collect_batch(
         step_key = jax.random.fold_in(loop_key, t)
         act_key, env_key, cut_key = jax.random.split(step_key, 3)
         action = act(act_key, obs)
-        next_obs, next_state, reward, terminated, truncated, _ = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+        next_obs, next_state, reward, terminated, truncated, _ = env.step_batch(
             jax.random.split(env_key, num_slots), env_state, action, env_params)
         ended = jnp.logical_or(terminated, truncated)
         cut = active & (ep_time + 1 >= horizon) & ~ended
@@ -272,9 +270,7 @@ def collect_steps(key: jax.Array, env, env_params, act, env_state, obs, num_step
         act_key, env_key = jax.random.split(step_key)
         action = act(act_key, obs)
         env_keys = jax.random.split(env_key, action.shape[0])
-        next_obs, env_state, reward, terminated, truncated, info = jax.vmap(
-            env.step, in_axes=(0, 0, 0, None)
-        )(env_keys, env_state, action, env_params)
+        next_obs, env_state, reward, terminated, truncated, info = env.step_batch(env_keys, env_state, action, env_params)
         out = Transitions(obs=obs, action=action, reward=reward, terminated=terminated, truncated=truncated,
                           next_obs=info["final_obs"])
         return (env_state, next_obs), out

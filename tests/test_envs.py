@@ -54,6 +54,37 @@ def test_step_under_jit_and_vmap_equals_plain_step(name):
         np.testing.assert_allclose(a, b[:, 0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("name", ["cartpole", "deepsea"])
+def test_step_batch_equals_vmapped_step_bit_for_bit(name):
+    """step_batch computes only the resets it keeps, in chunks of N/16 in a
+    while_loop: steps with 0, 1 and several ended episodes (so 0, 1 and more
+    chunks) give exactly vmap(step)'s outputs, also under an outer vmap."""
+    env, n, steps = make(name), 16, 60
+    params, space = env.default_params, env.action_space()
+
+    def run(step, key):
+        obs, state = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, n), params)
+
+        def body(state, k):
+            action = jax.random.randint(k, (n,), 0, space.n)
+            obs, state, reward, term, trunc, info = step(jax.random.split(k, n), state, action, params)
+            return state, (obs, reward, term, trunc, info["final_obs"])
+
+        return jax.lax.scan(body, state, jax.random.split(jax.random.fold_in(key, 1), steps))
+
+    vmapped = lambda *a: jax.vmap(env.step, in_axes=(0, 0, 0, None))(*a)
+    keys = jax.random.split(jax.random.key(0), 2)
+    want = jax.jit(jax.vmap(lambda k: run(vmapped, k)))(keys)
+    got = jax.jit(jax.vmap(lambda k: run(env.step_batch, k)))(keys)
+    one = jax.jit(lambda k: run(env.step_batch, k))(keys[0])
+    for w, g, o in zip(jax.tree.leaves(want), jax.tree.leaves(got), jax.tree.leaves(one)):
+        np.testing.assert_array_equal(np.asarray(w), np.asarray(g))
+        np.testing.assert_array_equal(np.asarray(w)[0], np.asarray(o))
+    ended = np.asarray(want[1][2] | want[1][3]).sum(-1)
+    seen = {0, 1, 2} if name == "cartpole" else {0, n}  # deepsea's episodes all end together
+    assert seen <= set(np.minimum(ended, 2 if name == "cartpole" else n).ravel().tolist()), np.bincount(ended.ravel())
+
+
 def test_terminated_auto_reset_keeps_final_obs():
     # S G: one step right reaches the goal.
     env = TabularEnv(gridworld(["SG"], horizon=5))

@@ -4,6 +4,7 @@
     python experiments/bench/measure.py train --agent harpg --env cartpole --num-envs 1024
     python experiments/bench/measure.py seeds --agent ppo --env cartpole --seeds 16
     python experiments/bench/measure.py ppo --env hopper --num-envs 128 --num-steps 16 --minibatches 4 --epochs 4
+    python experiments/bench/measure.py learn --env cartpole --learn-steps 300000 --seed 1
 
 Each call measures one thing in its own process, so `peak_rss_mb`
 (ru_maxrss) is that measurement's own peak.  experiments/bench/run.py calls
@@ -13,16 +14,20 @@ the side-by-side comparison.
 
 Timing: the program is compiled ahead of time (`jit(...).lower(...).compile()`,
 reported as `compile_s`), called once to warm up, then called `--repeats`
-times; steps/s uses the fastest call.
+times; steps/s uses the median call (as the peers' scripts do).
 
-- raw: random actions, `lax.scan` over `--steps` steps, `vmap` over envs,
-  auto-reset included.
+- raw: random actions, `lax.scan` over `--steps` steps of `Env.step_batch`
+  (vmapped envs, the step every rlx rollout takes), auto-reset included.
 - train: `--iterations` scanned updates of one seed.  Policy-gradient agents
   play whole episodes of horizon H in `num_envs` slots until ≥ num_envs × H
   steps an iteration (H = min(episode limit, `--horizon`)); PPO runs `num_envs` envs for `num_steps` steps.
 - seeds: the same, vmapped over `--seeds` seeds; steps/s counts all seeds.
 - ppo: rlx PPO with the peers' settings (observation normalisation on, rlx's
   loss defaults), K iterations of N·T env steps.
+- learn: the same PPO trained for `--learn-steps` env steps from `--seed`,
+  then `final_return`: the mean return of 128 fresh episodes of the
+  stochastic policy (how rejax's and Brax's trainers evaluate by default),
+  the learning half of the speed comparison.
 """
 
 from __future__ import annotations
@@ -32,25 +37,27 @@ import contextlib
 import json
 import platform
 import resource
+import statistics
 import sys
 import time
 import warnings
 
 
 def timed(fn, args, repeats: int):
-    """(compile seconds, fastest of `repeats` calls after one warm-up call)."""
+    """(compile seconds, median of `repeats` calls after one warm-up call),
+    the median as the peers' scripts report theirs."""
     import jax
 
     t0 = time.perf_counter()
     compiled = jax.jit(fn).lower(*args).compile()
     compile_s = time.perf_counter() - t0
     jax.block_until_ready(compiled(*args))
-    best = float("inf")
+    calls = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         jax.block_until_ready(compiled(*args))
-        best = min(best, time.perf_counter() - t0)
-    return compile_s, best
+        calls.append(time.perf_counter() - t0)
+    return compile_s, statistics.median(calls)
 
 
 def raw(env, num_envs: int, steps: int, repeats: int) -> dict:
@@ -69,7 +76,7 @@ def raw(env, num_envs: int, steps: int, repeats: int) -> dict:
 
         def body(state, k):
             action_key, step_key = jax.random.split(k)
-            out = jax.vmap(env.step, in_axes=(0, 0, 0, None))(
+            out = env.step_batch(
                 jax.random.split(step_key, num_envs), state, random_action(action_key), params)
             return out[1], out[2]
 
@@ -111,9 +118,27 @@ def train(agent, env, config, iterations: int, repeats: int, seeds: int = 0) -> 
             "env_steps_per_iteration": agent.env_steps_per_update(env, config)}
 
 
+def learn(agent, env, config, steps: int, seed: int, episodes: int = 128) -> dict:
+    """Train from `seed` for `steps` env steps (whole iterations), then the
+    mean return of `episodes` fresh episodes of the stochastic policy."""
+    import jax
+
+    from rlx.rollout import collect_episodes
+    from rlx.train import init_carry, run_updates
+
+    iterations = -(-steps // agent.env_steps_per_update(env, config))
+    key, eval_key = jax.random.split(jax.random.key(seed))
+    t0 = time.perf_counter()
+    carry, _ = jax.jit(lambda c: run_updates(agent, env, config, c, iterations))(init_carry(agent, env, config, key))
+    act = lambda k, obs: agent.act(k, carry.state, obs, env, config, deterministic=False)
+    traj = jax.jit(lambda k: collect_episodes(k, env, env.default_params, act, episodes, env.max_steps()))(eval_key)
+    return {"final_return": float(traj.episode_return.mean()), "seed": seed, "iterations": iterations,
+            "env_steps": iterations * agent.env_steps_per_update(env, config), "wall_s": time.perf_counter() - t0}
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("kind", choices=["raw", "train", "seeds", "ppo"])
+    p.add_argument("kind", choices=["raw", "train", "seeds", "ppo", "learn"])
     p.add_argument("--env", default="cartpole", help="an rlx env name")
     p.add_argument("--agent", default="gpomdp")
     p.add_argument("--num-envs", type=int, default=128, help="N (envs, or episodes an iteration)")
@@ -127,6 +152,8 @@ def parse_args(argv=None):
     p.add_argument("--minibatches", type=int, default=4, help="M")
     p.add_argument("--epochs", type=int, default=4, help="E")
     p.add_argument("--hidden", default="64,64", help="policy and value hidden layers")
+    p.add_argument("--learn-steps", type=int, default=300_000, help="learn: env steps of training")
+    p.add_argument("--seed", type=int, default=0, help="learn: the run's seed")
     return p.parse_args(argv)
 
 
@@ -161,8 +188,11 @@ def main(argv=None) -> None:
             config = ppo.Config(num_envs=args.num_envs, num_steps=args.num_steps, minibatches=args.minibatches,
                                 epochs=args.epochs, hidden=hidden, normalize_obs=True, discount=0.99)
             row.update(agent="ppo", config={"num_steps": args.num_steps, "minibatches": args.minibatches,
-                                            "epochs": args.epochs, "hidden": list(hidden), "iterations": args.iterations})
-            row.update(train(ppo, env, config, args.iterations, args.repeats))
+                                            "epochs": args.epochs, "hidden": list(hidden)})
+            if args.kind == "ppo":
+                row.update(train(ppo, env, config, args.iterations, args.repeats))
+            else:
+                row.update(learn(ppo, env, config, args.learn_steps, args.seed))
         row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         row["versions"] = {"jax": version("jax"), "jaxlib": version("jaxlib"), "flax": version("flax"),
                            "python": platform.python_version()}

@@ -86,6 +86,9 @@ def parse_args(argv=None):
     p.add_argument("--repeats", type=int, default=3, help="R timed epochs after the warm-up")
     p.add_argument("--episode-length", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learn-steps", type=int, default=0,
+                   help="> 0: train this many env steps from --seed and report final_return (Brax's own "
+                        "evaluator: 128 episodes of the stochastic policy) instead of timing")
     p.add_argument("--cpu-devices", type=int, default=0,
                    help="> 0: split the CPU into this many jax devices (Brax pmaps over them); "
                         "0 leaves jax's default (one CPU device)")
@@ -158,16 +161,21 @@ def main(argv=None) -> None:
         epochs_total = args.warmup_epochs + r
         progress: list[tuple[int, float, int]] = []  # (env steps, training/sps, XLA compiles so far)
 
+        evals: list[tuple[int, float]] = []  # (env steps, eval/episode_reward) with --learn-steps
+
         def progress_fn(step, metrics):
+            if args.learn_steps:
+                evals.append((int(step), float(metrics["eval/episode_reward"])))
+                return
             progress.append((int(step), float(metrics["training/sps"]), backend_compiles[0]))
 
         t0 = time.perf_counter()
         ppo.train(
             environment=env,
-            num_timesteps=epochs_total * k * steps_per_training_step,
-            num_evals=epochs_total + 1,
-            run_evals=False,
-            num_eval_envs=1,
+            num_timesteps=args.learn_steps or epochs_total * k * steps_per_training_step,
+            num_evals=2 if args.learn_steps else epochs_total + 1,
+            run_evals=bool(args.learn_steps),
+            num_eval_envs=128 if args.learn_steps else 1,
             episode_length=args.episode_length,
             action_repeat=1,
             num_envs=n,
@@ -190,6 +198,10 @@ def main(argv=None) -> None:
             progress_fn=progress_fn,
         )
         total_s = time.perf_counter() - t0
+        if args.learn_steps:
+            print(json.dumps({"framework": "brax", "env": args.env, "final_return": evals[-1][1], "seed": args.seed,
+                              "env_steps": evals[-1][0], "wall_s": total_s}), file=real_stdout, flush=True)
+            return
 
     if len(progress) != epochs_total:
         raise SystemExit(f"peer_brax_ppo: expected {epochs_total} progress callbacks, got {len(progress)}")

@@ -61,7 +61,23 @@ def parse_args(argv=None):
     p.add_argument("--iterations", type=int, default=20, help="K training iterations timed")
     p.add_argument("--repeats", type=int, default=3, help="timed calls of the compiled train")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--learn-steps", type=int, default=0,
+                   help="> 0: train this many env steps from --seed and report final_return (rejax's own "
+                        "evaluation: 128 episodes of its stochastic act) instead of timing")
     return p.parse_args(argv)
+
+
+def learn(algo, args) -> dict:
+    """Train for --learn-steps env steps (whole iterations) with rejax's default
+    evaluation at the end only; its mean return over 128 episodes."""
+    import jax
+
+    steps = -(-args.learn_steps // (args.num_envs * args.num_steps)) * args.num_envs * args.num_steps
+    algo = algo.replace(total_timesteps=steps, eval_freq=steps)
+    t0 = time.perf_counter()
+    _, (_, returns) = jax.jit(algo.train)(jax.random.key(args.seed))
+    return {"framework": "rejax", "env": args.env, "final_return": float(returns[-1].mean()), "seed": args.seed,
+            "env_steps": steps, "wall_s": time.perf_counter() - t0}
 
 
 def main(argv=None) -> None:
@@ -100,6 +116,9 @@ def main(argv=None) -> None:
             vf_coef=0.5,
             ent_coef=0.01,
         )
+        if args.learn_steps:
+            print(json.dumps(learn(algo, args)), file=real_stdout, flush=True)
+            return
         algo = algo.replace(eval_callback=lambda _algo, _ts, _rng: jnp.zeros(()))
 
         def train(key):

@@ -13,8 +13,9 @@ Writes <out>/bench.json (rows as they come, so a crash loses nothing) and
    its ratio to (1) — target ≥ 0.8 for the policy-gradient agents at 1024;
 3. rlx PPO against Brax's PPO trainer (hopper) and rejax's PPO (CartPole) at
    the same env count, network and batch — rlx and Brax in one virtualenv on
-   jax 0.9.2, rejax in its own on the same jax (setup_peers.sh) — steps/s and
-   compile-time ratios, target rlx ≥ 1.0× and ≤ 1.0×;
+   jax 0.9.2, rejax in its own on the same jax (setup_peers.sh) — as `--pairs`
+   alternating rlx/peer runs: the median ratio of steps/s and of compile time
+   over pairs, with its range; target rlx ≥ 1.2× and ≤ 0.9×;
 4. seeds scaling: 1/4/16/64 vmapped seeds, total steps/s;
 5. second-order cost: each variance-reduced agent's iteration time ÷ GPOMDP's
    at an equal batch of N = 10 episodes — target ≤ 2.5;
@@ -28,6 +29,7 @@ import json
 import os
 import platform
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -36,6 +38,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 PG_AGENTS = ["gpomdp", "npg_igt", "harpg", "n_harpg", "sharp"]
 ITERATIONS = {1: 40, 128: 16, 1024: 2}  # scanned updates a timed call: 2·10^4, 10^6, 10^6 steps of H = 500
+SECTIONS = ["throughput", "peers", "seeds", "second_order"]
 PEER_FLAGS = ["--num-envs", "128", "--num-steps", "16", "--minibatches", "4", "--epochs", "4"]
 
 
@@ -57,10 +60,17 @@ def machine() -> dict:
 
 
 class Bench:
-    def __init__(self, out: str):
+    def __init__(self, out: str, keep: set[str] = frozenset()):
+        """keep: sections whose rows in an existing <out>/bench.json stay (the ones not rerun)."""
         os.makedirs(out, exist_ok=True)
         self.path = os.path.join(out, "bench.json")
         self.record = {"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "machine": machine(), "rows": []}
+        if keep and os.path.exists(self.path):
+            with open(self.path) as f:
+                old = json.load(f)
+            section_of = {"raw": "throughput", "train": "throughput"}
+            self.record["rows"] = [r for r in old["rows"] if section_of.get(r["section"], r["section"]) in keep]
+            self.record["earlier"] = old.get("earlier") or old["date"]  # when the kept rows were measured
 
     def measure(self, section: str, python: str, script: str, args: list[str], **labels) -> dict:
         """Run one measurement in its own process; its JSON line becomes a row
@@ -98,12 +108,13 @@ def sizes(quick: bool) -> dict:
 
 
 def run(args) -> dict:
-    bench = Bench(args.out)
+    bench = Bench(args.out, keep=set(SECTIONS) - set(args.only) if args.only else frozenset())
     size = sizes(args.quick)
     py = sys.executable
     horizon = size["horizon"]
 
-    for env in size["envs"]:  # 1 and 2: raw env, then every agent at the same env count
+    wanted = set(args.only or SECTIONS)
+    for env in size["envs"] if "throughput" in wanted else []:  # 1 and 2: raw env, then every agent at the same env count
         for n in size["counts"]:
             iterations = str(ITERATIONS.get(n, 2)) if not args.quick else "2"
             bench.measure("raw", py, "measure.py", ["raw", "--env", env, "--num-envs", str(n), "--horizon", horizon],
@@ -113,7 +124,7 @@ def run(args) -> dict:
                                                           "--horizon", horizon, "--iterations", iterations],
                               env=env, num_envs=n, agent=agent)
 
-    if not args.no_peers:  # 3: side by side on jax 0.9.2
+    if not args.no_peers and "peers" in wanted:  # 3: side by side on jax 0.9.2
         setup = subprocess.run(["bash", os.path.join(HERE, "setup_peers.sh"), args.peers], text=True,
                                capture_output=True)
         print(setup.stdout.strip() or setup.stderr.strip(), flush=True)
@@ -124,22 +135,24 @@ def run(args) -> dict:
                 ("hopper", "hopper", brax_py, "peer_brax_ppo.py", hopper_k),
                 ("cartpole", "CartPole-v1", rejax_py, "peer_rejax_ppo.py", cartpole_k),
             ]:
-                bench.measure("peers", brax_py, "measure.py",
-                              ["ppo", "--env", env, *PEER_FLAGS, "--iterations", k, "--repeats", "3"],
-                              env=env, framework="rlx")
-                bench.measure("peers", peer_py, peer_script,
-                              ["--env", peer_env, *PEER_FLAGS, "--iterations", k,
-                               *(["--hidden", "64,64"] if "rejax" in peer_script else [])],
-                              env=env, framework="brax" if "brax" in peer_script else "rejax")
+                peer = "brax" if "brax" in peer_script else "rejax"
+                for pair in range(args.pairs):  # rlx and the peer alternate, so drifting load hits both
+                    bench.measure("peers", brax_py, "measure.py",
+                                  ["ppo", "--env", env, *PEER_FLAGS, "--iterations", k, "--repeats", "3"],
+                                  env=env, framework="rlx", pair=pair)
+                    bench.measure("peers", peer_py, peer_script,
+                                  ["--env", peer_env, *PEER_FLAGS, "--iterations", k,
+                                   *(["--hidden", "64,64"] if peer == "rejax" else [])],
+                                  env=env, framework=peer, pair=pair)
 
-    for agent in ("ppo", "gpomdp"):  # 4: seeds
+    for agent in ("ppo", "gpomdp") if "seeds" in wanted else []:  # 4: seeds
         for seeds in size["seeds"]:
             bench.measure("seeds", py, "measure.py", ["seeds", "--agent", agent, "--env", "cartpole", "--num-envs",
                                                       "4" if agent == "ppo" else "10", "--seeds", str(seeds),
                                                       "--iterations", "5", "--horizon", horizon],
                           agent=agent, env="cartpole", seeds=seeds)
 
-    for env in size["second_order_envs"]:  # 5: one iteration's cost against gpomdp's, N = 10
+    for env in size["second_order_envs"] if "second_order" in wanted else []:  # 5: one iteration's cost ÷ gpomdp's
         for agent in PG_AGENTS:
             bench.measure("second_order", py, "measure.py",
                           ["train", "--agent", agent, "--env", env, "--num-envs", "10",
@@ -165,6 +178,8 @@ def _fmt(row, key="steps_per_s", digits=0):
 def markdown(record: dict) -> str:
     rows, m = record["rows"], record["machine"]
     lines = [f"# rlx benchmark, {record['date']}", "",
+             *([f"Sections not rerun on that date keep their rows from {record['earlier']}.", ""]
+               if record.get("earlier") else []),
              f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb'] or 0:.0f} GiB"
              f"{', GPU ' + m['gpu'] if m['gpu'] else ', no GPU'}; Python {m['python']}.",
              "Command: `python experiments/bench/run.py`.  Every row is its own process; "
@@ -196,21 +211,33 @@ def markdown(record: dict) -> str:
     peers = [r for r in rows if r["section"] == "peers"]
     if peers:
         lines += ["", "## 3. rlx PPO against peers (same env, 128 envs × 16 steps, 4 epochs × 4 minibatches, "
-                  "64×64 tanh)", "",
-                  "| env | framework | jax | steps/s | compile s | peak RSS MB | rlx ÷ peer steps/s | rlx ÷ peer compile |",
-                  "|---|---|---|---|---|---|---|---|"]
+                  "64×64 tanh), as pairs", "",
+                  "rlx and the peer run one after the other, pair by pair, each in its own process; a ratio is "
+                  "of one pair, and the summary is the median over pairs with its range.", "",
+                  "| env | pair | rlx steps/s | peer | peer steps/s | rlx ÷ peer | rlx compile s | peer compile s "
+                  "| rlx ÷ peer compile |", "|---|---|---|---|---|---|---|---|---|"]
+        summary = []
         for env in dict.fromkeys(r["env"] for r in peers):
-            ours = _find(peers, env=env, framework="rlx")
-            for r in peers:
-                if r["env"] != env:
+            speed, compile_ = [], []
+            for pair in sorted({r.get("pair", 0) for r in peers if r["env"] == env}):
+                ours = _find(peers, env=env, framework="rlx", pair=pair)
+                theirs = next((r for r in peers if r["env"] == env and r["framework"] != "rlx"
+                               and r.get("pair", 0) == pair), None)
+                if ours is None or theirs is None or "error" in theirs:
+                    error = (theirs or {}).get("error") or "rlx failed"
+                    lines.append(f"| {env} | {pair} | {_fmt(ours)} | {(theirs or {}).get('framework', '')} | "
+                                 f"{error} | | | | |")
                     continue
-                if "error" in r:
-                    lines.append(f"| {env} | {r['framework']} | | {r['error']} | | | | |")
-                    continue
-                ratio = (f"{ours['steps_per_s'] / r['steps_per_s']:.2f} | {ours['compile_s'] / r['compile_s']:.2f}"
-                         if ours and r is not ours else "| ")
-                lines.append(f"| {env} | {r['framework']} | {r['versions']['jax']} | {_fmt(r)} | "
-                             f"{_fmt(r, 'compile_s', 1)} | {_fmt(r, 'peak_rss_mb')} | {ratio} |")
+                speed.append(ours["steps_per_s"] / theirs["steps_per_s"])
+                compile_.append(ours["compile_s"] / theirs["compile_s"])
+                lines.append(f"| {env} | {pair} | {_fmt(ours)} | {theirs['framework']} {theirs['versions']['jax']} | "
+                             f"{_fmt(theirs)} | {speed[-1]:.2f} | {_fmt(ours, 'compile_s', 1)} | "
+                             f"{_fmt(theirs, 'compile_s', 1)} | {compile_[-1]:.2f} |")
+            if speed:
+                summary.append(f"- **{env}**: rlx ÷ peer steps/s median {statistics.median(speed):.2f} "
+                               f"(range {min(speed):.2f}–{max(speed):.2f}, {len(speed)} pairs); compile "
+                               f"{statistics.median(compile_):.2f} ({min(compile_):.2f}–{max(compile_):.2f})")
+        lines += [""] + summary
 
     lines += ["", "## 4. Seeds scaling (cartpole, vmapped seeds, total env steps/s)", "",
               "| agent | seeds | steps/s | × one seed | compile s | peak RSS MB |", "|---|---|---|---|---|---|"]
@@ -242,6 +269,10 @@ def main() -> None:
     parser.add_argument("--out", default=os.path.join(HERE, "results"))
     parser.add_argument("--peers", default=os.path.join(REPO, ".bench"), help="the peers' virtualenvs")
     parser.add_argument("--no-peers", action="store_true", help="skip the side-by-side with Brax and rejax")
+    parser.add_argument("--pairs", type=int, default=5, help="rlx/peer pairs a peer (at least 3)")
+    parser.add_argument("--only", choices=SECTIONS, action="append",
+                        help="run only this section (repeatable); rows of other sections already in "
+                             "<out>/bench.json are kept")
     parser.add_argument("--quick", action="store_true", help="small sizes: check the pipeline in a few minutes")
     parser.add_argument("--markdown-only", action="store_true", help="rewrite bench.md from <out>/bench.json")
     args = parser.parse_args()
@@ -249,6 +280,8 @@ def main() -> None:
         with open(os.path.join(args.out, "bench.json")) as f:
             record = json.load(f)
     else:
+        if args.pairs < 3:
+            parser.error("--pairs must be at least 3: a ratio is reported as the median of pairs")
         record = run(args)
     with open(os.path.join(args.out, "bench.md"), "w") as f:
         f.write(markdown(record))
