@@ -8,10 +8,10 @@ Pure and jittable, gymnax 1.0 style:
 `step` auto-resets: when an episode ends (terminated or truncated) the returned
 `obs` and `state` already belong to the next episode, and the observation that
 ended the episode is kept in `info["final_obs"]` so a truncated episode can
-bootstrap from it.  `step_batch(keys, states, actions, params)` is `vmap(step)`
-over N envs with the same outputs, computing only the resets it keeps; rlx's
-rollouts step through it.  Spaces are `gymnasium.spaces`; env params are a pytree, so
-they can be vmapped like keys and states.
+bootstrap from it.  `step_batch(keys, states, actions, params)` is
+`vmap(step)` over N envs with the same outputs, computing only the resets it
+keeps; rlx's rollouts step through it.  Spaces are `gymnasium.spaces`; env
+params are a pytree, so they can be vmapped like keys and states.
 """
 
 from __future__ import annotations
@@ -117,8 +117,8 @@ class Env:
         Here a `while_loop` resets the ended envs in chunks of max(1, N/16),
         each from the key `step` would give it: no chunk when no episode ended,
         more when many did (under an outer `vmap` over seeds, as many as the
-        seed that needs most).  Envs
-        that override `step` (the host bridge) are vmapped as they are.
+        seed that needs most).  Envs that override `step` (the host bridge)
+        are vmapped as they are.
         """
         params = self.default_params if params is None else params
         if type(self).step is not Env.step:
