@@ -39,7 +39,7 @@ def main() -> None:
     p.add_argument("--out", default=os.path.join(HERE, "results"))
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--cartpole-steps", type=int, default=300_000)
-    p.add_argument("--hopper-steps", type=int, default=500_000)
+    p.add_argument("--hopper-steps", type=int, default=300_000)
     args = p.parse_args()
     brax_py, rejax_py = (os.path.join(args.peers, v, "bin", "python") for v in ("brax", "rejax"))
     rows = []
