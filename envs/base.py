@@ -114,38 +114,49 @@ class Env:
 
         `step` computes a fresh reset at every step and keeps it only where the
         episode ended: for Brax's hopper a third of a step's cost (issue 22).
-        Here a `while_loop` resets the ended envs in chunks of max(1, N/16),
-        each from the key `step` would give it: no chunk when no episode ended,
-        more when many did (under an outer `vmap` over seeds, as many as the
-        seed that needs most).  Envs that override `step` (the host bridge)
-        are vmapped as they are.
+        Here `reset_where` resets only the ended envs, each from the key
+        `step` would give it.  Envs that override `step` (the host bridge) are
+        vmapped as they are.
         """
         params = self.default_params if params is None else params
         if type(self).step is not Env.step:
             return jax.vmap(self.step, in_axes=(0, 0, 0, None))(keys, state, action, params)
-        n = keys.shape[0]
         key_step, key_reset = jnp.moveaxis(jax.vmap(jax.random.split)(keys), 1, 0)  # step's own split
         obs_t, state_t, reward, terminated, truncated = jax.vmap(self._transition, in_axes=(0, 0, 0, None))(
             key_step, state, action, params)
-        done = jnp.logical_or(terminated, truncated)
-        chunk = max(1, n // 16)
-        rank = jnp.cumsum(done) - 1  # an ended env's place among the ended ones
+        obs, state = self.reset_where(key_reset, jnp.logical_or(terminated, truncated), obs_t, state_t, params)
+        return obs, state, reward, terminated, truncated, {"final_obs": obs_t}
 
-        def select(mask, new, old):
-            return jax.tree.map(lambda a, b: jnp.where(mask.reshape(mask.shape + (1,) * (a.ndim - 1)), a, b), new, old)
+    def reset_where(self, keys: jax.Array, mask: jax.Array, obs: Any, state: Any, params: Any = None):
+        """(obs, state) of N envs with those where `mask` [N] replaced by a
+        fresh reset from their own key of `keys` [N]; the others untouched.
+
+        A `while_loop` resets the masked envs in chunks of max(1, N/16): no
+        chunk when none is masked, more when many are (under an outer `vmap`
+        over seeds, as many as the seed that needs most), instead of N resets
+        of which most are thrown away.
+        """
+        params = self.default_params if params is None else params
+        n = keys.shape[0]
+        chunk = max(1, n // 16)
+        rank = jnp.cumsum(mask) - 1  # a masked env's place among the masked ones
+        count = jnp.sum(mask)
+
+        def select(where, new, old):
+            return jax.tree.map(lambda a, b: jnp.where(where.reshape(where.shape + (1,) * (a.ndim - 1)), a, b), new, old)
 
         def reset_chunk(carry):
-            """Reset ended envs j·chunk … (j+1)·chunk − 1 and put them in place."""
+            """Reset masked envs j·chunk … (j+1)·chunk − 1 and put them in place."""
             j, placed = carry
-            mine = done & (rank // chunk == j)
-            ended = jnp.nonzero(mine, size=chunk, fill_value=0)[0]
-            fresh = jax.vmap(lambda k: strong(self.reset_env(k, params)))(key_reset[ended])
+            mine = mask & (rank // chunk == j)
+            picked = jnp.nonzero(mine, size=chunk, fill_value=0)[0]
+            fresh = jax.vmap(lambda k: strong(self.reset_env(k, params)))(keys[picked])
             slot = jnp.clip(rank - j * chunk, 0, chunk - 1)
             return j + 1, select(mine, jax.tree.map(lambda x: x[slot], fresh), placed)
 
-        _, (obs, state) = jax.lax.while_loop(lambda c: c[0] * chunk < jnp.sum(done), reset_chunk,
-                                             (jnp.zeros((), jnp.int32), (obs_t, state_t)))
-        return obs, state, reward, terminated, truncated, {"final_obs": obs_t}
+        _, placed = jax.lax.while_loop(lambda c: c[0] * chunk < count, reset_chunk,
+                                       (jnp.zeros((), jnp.int32), (obs, state)))
+        return placed
 
     def _transition(self, key, state, action, params):
         """One step without reset: (obs, state, reward f32, terminated, truncated)."""

@@ -130,11 +130,14 @@ class Policy:
         return self.module.init(key, jnp.zeros(self.obs_shape, self.obs_dtype))
 
     def log_prob(self, params, obs, action) -> jax.Array:
+        return self._log_prob(self.module.apply(params, obs), action)
+
+    def _log_prob(self, out, action) -> jax.Array:
+        """log π(a|s) from the module's output (logits, or Gaussian mean and log σ)."""
         if self.discrete:
-            logits = self.module.apply(params, obs)
-            logp = jax.nn.log_softmax(logits)
+            logp = jax.nn.log_softmax(out)
             return jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), -1)[..., 0]
-        mean, log_std = self.module.apply(params, obs)
+        mean, log_std = out
         z = (action - mean) * jnp.exp(-log_std)
         return jnp.sum(-0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
 
@@ -146,10 +149,13 @@ class Policy:
 
     def entropy(self, params, obs) -> jax.Array:
         """H(π(·|s)): of the categorical, or of the diagonal Gaussian."""
+        return self._entropy(self.module.apply(params, obs))
+
+    def _entropy(self, out) -> jax.Array:
         if self.discrete:
-            logp = jax.nn.log_softmax(self.module.apply(params, obs))
+            logp = jax.nn.log_softmax(out)
             return -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-        _, log_std = self.module.apply(params, obs)
+        _, log_std = out
         return jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e), axis=-1)
 
     def log_prob_entropy(self, params, obs, action) -> tuple[jax.Array, jax.Array]:
@@ -157,14 +163,8 @@ class Policy:
         both should take them from here: with `log_prob` and `entropy` called
         apart, XLA merges the two forward passes but not the two backward ones,
         so the policy's backward pass ran twice (issue 22's profile)."""
-        if self.discrete:
-            logp = jax.nn.log_softmax(self.module.apply(params, obs))
-            taken = jnp.take_along_axis(logp, action[..., None].astype(jnp.int32), -1)[..., 0]
-            return taken, -jnp.sum(jnp.exp(logp) * logp, axis=-1)
-        mean, log_std = self.module.apply(params, obs)
-        z = (action - mean) * jnp.exp(-log_std)
-        logp = jnp.sum(-0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi), axis=-1)
-        return logp, jnp.sum(log_std + 0.5 * math.log(2 * math.pi * math.e), axis=-1)
+        out = self.module.apply(params, obs)
+        return self._log_prob(out, action), self._entropy(out)
 
     def mode(self, params, obs) -> jax.Array:
         """The greedy (categorical) or mean (Gaussian) action, for evaluation."""

@@ -230,11 +230,8 @@ def collect_batch(
         }
         bufs = jax.tree.map(lambda b, x: b.at[:, t].set(x), bufs, row)
         if force_cut:  # an episode cut at the horizon restarts from the env's start distribution
-            fresh_obs, fresh_state = jax.vmap(env.reset, in_axes=(0, None))(
-                jax.random.split(cut_key, num_slots), env_params)
-            pick = lambda f, s: jnp.where(cut.reshape(cut.shape + (1,) * (s.ndim - 1)), f, s)
-            next_obs = jax.tree.map(pick, fresh_obs, next_obs)
-            next_state = jax.tree.map(pick, fresh_state, next_state)
+            next_obs, next_state = env.reset_where(jax.random.split(cut_key, num_slots), cut, next_obs, next_state,
+                                                   env_params)
         steps = steps + jnp.sum(alive)
         return (t + 1, next_state, next_obs, ep_time + 1, active & ~end, retired, steps, bufs)
 
