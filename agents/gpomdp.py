@@ -14,7 +14,9 @@ feature baseline fitted on the previous batch, as the official code of
 Fatkhullin et al. (ICML 2023) does.  The step-size schedule is that code's
 vanilla PG one, γ_t = γ0·(2/(t+2))^{2/3}, and γ0 = 0.02 their Walker tuning
 (per env family in `the agent's FAMILY_DEFAULTS`).
-`optimizer="adam"` puts Adam's preconditioning between g and the step.
+`optimizer="adam"` puts Adam's preconditioning between g and the step;
+gradient="official" takes the official code's g instead
+(`rlx.estimators.official_policy_gradient`: discount restarted at each step).
 """
 
 from __future__ import annotations

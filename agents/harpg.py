@@ -28,6 +28,11 @@ whole episodes until ≥ `batch_steps` (1,000) valid steps for g, and until ≥
 `hessian_steps` (32, about one episode) for B, which is not sampled at t = 0
 (there θ_t − θ_{t−1} = 0 and v_0 = 0).  Both are per-step means on one scale
 (`rlx.agents.shared.pg.step_divisor`), so the paper's γ0 carry over.
+gradient="official" runs what the official code computes instead
+(`rlx.agents.shared.pg.PGConfig`; its cross term has the opposite sign and a
+1/M, `rlx.estimators.official_hessian_vector_product`; d_0 = g(τ_0, θ_0) for
+any η0).  SHARP, which has no official code, takes the same estimators with
+its own schedules under that flag.
 """
 
 from __future__ import annotations
@@ -103,6 +108,8 @@ def hessian_aided_step(key: jax.Array, state: State, env, config, step_size, mom
 
     v, hessian_samples = jax.lax.cond(state.t > 0, correction, none_at_t0, None)
     d = jax.tree.map(lambda d, v, g: (1.0 - momentum) * (d + v) + momentum * g, state.d, v, g)
+    if config.gradient == "official":  # the code's first momentum buffer is g itself, whatever η0 is
+        d = jax.tree.map(lambda d, g: jnp.where(state.t == 0, g, d), d, g)
     params = pg.ascent(state.params, step_size, pg.normalized(d) if normalize else d)
     metrics = {**pg.momentum_metrics(traj, g, d, step_size, momentum, hessian_samples),
                "correction_norm": optax.global_norm(v)}

@@ -19,12 +19,17 @@ never used.
 
 The paper's "trajectory" is a batch here: whole episodes until ≥
 `batch_steps` valid steps, g their per-step mean (`rlx.agents.shared.pg`).
-The reported `episode_return` is that of τ̄_t, sampled at θ̄_t, not at θ_t.
+The reported `episode_return` is that of τ̄_t, sampled at θ̄_t, not at θ_t
+(the runner's evaluation, `eval_every`, acts with the mean action at θ_t, as
+the paper's curves do).  gradient="official" runs what the official code
+computes (`rlx.agents.shared.pg.PGConfig`), with its extrapolation by η_{t−1}
+and d_0 = g(τ̄_0, θ_0) for any η0.
 """
 
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from flax import struct
 
 from rlx.agents.shared import pg
@@ -62,10 +67,15 @@ def schedules(config: Config, t):
 
 def update(key: jax.Array, state: State, env, config: Config):
     gamma_t, eta_t = schedules(config, state.t)
-    transport = (1.0 - eta_t) / eta_t
+    # The official code extrapolates with the previous iteration's η (NIGT_optimizer: the line point is set
+    # before η is updated); at t = 0 the two agree, θ_0 − θ_{−1} = 0.
+    eta_bar = schedules(config, state.t - 1)[1] if config.gradient == "official" else eta_t
+    transport = (1.0 - eta_bar) / eta_bar
     theta_bar = jax.tree.map(lambda p, q: p + transport * (p - q), state.params, state.prev_params)
     traj = pg.sample(key, env, config, theta_bar, state.memory)
     g = pg.gradient(env, config, theta_bar, traj, state.memory)
     d = jax.tree.map(lambda d, g: (1.0 - eta_t) * d + eta_t * g, state.d, g)
+    if config.gradient == "official":  # the code's first momentum buffer is g itself, whatever η0 is
+        d = jax.tree.map(lambda d, g: jnp.where(state.t == 0, g, d), d, g)
     params = pg.ascent(state.params, gamma_t, pg.normalized(d))
     return pg.momentum_step(env, config, state, params, d, traj), pg.momentum_metrics(traj, g, d, gamma_t, eta_t)

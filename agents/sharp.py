@@ -19,9 +19,10 @@ time-varying step, O(1) batch an iteration, estimation-error variance
 O(t^{−2/3}), O(ε^{−3}) trajectories.  The recursion above and the (t+1)^{−2/3}
 exponents of η_t and α_t are the reconstruction in docs/algorithms.md
 ("SHARP"), which matches those rates (a step and a momentum weight of order
-t^{−2/3} give the t^{−2/3} error variance); the exact constants are not
-verified there, and η0 = 0.1 is rlx's choice (the value of the same group's
-N-HARPG code), not the paper's.
+t^{−2/3} give the t^{−2/3} error variance).  The paper's Algorithm 1 could
+not be read (the stored arXiv copy holds only its abstract; no official code
+was found), so these constants are rlx's: η0 = 0.1 (N-HARPG's tuned γ0 from
+the same group), α0 = 1 and the offset t+1 in both schedules.
 The recursion is N-HARPG's, so `update` calls `rlx.agents.harpg.hessian_aided_step`
 with SHARP's schedules (and, as there, the baseline in B's Φ).
 """

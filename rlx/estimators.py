@@ -97,7 +97,10 @@ def leave_one_out_mean(x: jax.Array) -> jax.Array:
 def score_weights(traj: Trajectories, discount, estimator: str = "gpomdp", baseline="none"):
     """Per-step weights w[n, h] with Σ_episodes g = Σ_{n,h} w[n, h] ∇log π(a_h|s_h).
 
-    estimator: "gpomdp" (reward-to-go) or "reinforce" (whole return).
+    estimator: "gpomdp" (reward-to-go) or "reinforce" (whole return), or
+    "restarted", the official code of Fatkhullin et al. (ICML 2023): the
+    restarted return R_h = Σ_l γ^l r_{h+l} − b(s_h), which drops the paper's
+    γ^h and is biased for ∇J_H (`official_policy_gradient`).
     baseline: "none"; "loo", the leave-one-out batch mean of the same weight at
     the same time step (episode-major batches of a fixed N ≥ 2 only: in a
     batch of whole episodes until ≥ B steps the other episodes' number depends
@@ -115,8 +118,10 @@ def score_weights(traj: Trajectories, discount, estimator: str = "gpomdp", basel
     elif estimator == "reinforce":
         disc_r = discounted_rewards(traj.reward, traj.mask, discount, time)
         w = episode_sums(traj, disc_r)
+    elif estimator == "restarted":
+        w = restarted_returns(traj, discount)
     else:
-        raise ValueError(f"estimator must be 'gpomdp' or 'reinforce', got {estimator!r}")
+        raise ValueError(f"estimator must be 'gpomdp', 'reinforce' or 'restarted', got {estimator!r}")
     if isinstance(baseline, str):
         if baseline == "loo":
             if time is not None:
@@ -124,6 +129,8 @@ def score_weights(traj: Trajectories, discount, estimator: str = "gpomdp", basel
             w = w - leave_one_out_mean(w)
         elif baseline != "none":
             raise ValueError(f"baseline must be 'none', 'loo' or an array of baseline values, got {baseline!r}")
+    elif estimator == "restarted":
+        w = w - baseline  # A_h = R_h − b(s_h), both on the restarted scale
     else:
         w = w - discounted_rewards(baseline, traj.mask, discount, traj.step_time)
     return jax.lax.stop_gradient(w * traj.mask)
@@ -174,3 +181,41 @@ def hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discou
     phi_grad = jax.grad(lambda p: jnp.sum(G * logp_fn(p)) / divisor)
     _, second = jax.jvp(phi_grad, (params,), (v,))
     return jax.tree.map(jnp.add, outer, second)
+
+
+# --- What the official code of Fatkhullin et al. (ICML 2023) computes
+# (github aabkn/Stochastic-Policy-Gradient-Methods: garage's VPG loss and
+# torch/optimizers/STORMHess_optimizer.py), kept apart from the paper's
+# estimators above so that a user can see what the estimator changes.  It
+# minimises L = −(1/M) Σ_steps log π(a_h|s_h)·A_h over the batch's M valid
+# steps, A_h = Σ_l γ^l r_{h+l} − b(s_h); on rlx's ascent scale that is
+# ḡ = ∇Φ̄ with Φ̄ = (1/M) Σ A_h log π.  Both are biased for ∇J_H
+# (tests/test_estimators.py measures it against rlx.exact).
+
+
+def official_policy_gradient(logp_fn: Callable, params, traj: Trajectories, discount, baseline="none"):
+    """ḡ = (1/M) Σ_steps A_h ∇log π(a_h|s_h): the restarted return minus the
+    baseline, divided by the batch's realised valid steps M."""
+    return policy_gradient(logp_fn, params, traj, discount, "restarted", baseline, _valid_steps(traj))
+
+
+def official_hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discount, v, baseline="none"):
+    """The official code's Hessian-aided correction, on rlx's ascent scale:
+
+        ∇²Φ̄·v − ∇Φ̄ · (1/M) Σ_steps ⟨∇log π(a_h|s_h), v⟩
+
+    The code differentiates its loss −Φ̄ twice (giving −∇²Φ̄·v) and adds
+    (−∇Φ̄)·(−(1/M)Σ⟨∇log π, v⟩): the cross term of Shen et al.'s B enters with
+    the opposite sign, as a product of two batch means (so scaled 1/M) rather
+    than a sum of per-episode products.  Compare `hessian_vector_product`."""
+    chex.assert_trees_all_equal_shapes(params, v)
+    A = score_weights(traj, discount, "restarted", baseline)
+    mask, steps = traj.mask, _valid_steps(traj)
+    phi_grad = jax.grad(lambda p: jnp.sum(A * logp_fn(p)) / steps)
+    grad, second = jax.jvp(phi_grad, (params,), (v,))
+    _, u = jax.jvp(lambda p: jnp.sum(mask * logp_fn(p)), (params,), (v,))  # Σ_steps ⟨∇log π, v⟩
+    return jax.tree.map(lambda s, g: s - g * u / steps, second, grad)
+
+
+def _valid_steps(traj: Trajectories) -> jax.Array:
+    return jnp.maximum(jnp.sum(traj.mask), 1.0)

@@ -98,8 +98,13 @@ class MLP(nn.Module):
         return nn.Dense(self.out, kernel_init=out_init)(x)
 
 
+# σ never falls below 1e-6 (garage's GaussianMLPPolicy min_std, the official code of Fatkhullin et al.): the
+# clamp is the identity above it, so it changes no run that stays there.
+MIN_LOG_STD = math.log(1e-6)
+
+
 class GaussianMLP(nn.Module):
-    """Mean from an MLP, a state-independent log standard deviation."""
+    """Mean from an MLP, a state-independent log standard deviation (≥ MIN_LOG_STD)."""
 
     hidden: Sequence[int]
     action_dim: int
@@ -114,7 +119,7 @@ class GaussianMLP(nn.Module):
         log_std = self.param(
             "log_std", nn.initializers.constant(self.init_log_std), (self.action_dim,)
         )
-        return mean, jnp.broadcast_to(log_std, mean.shape)
+        return mean, jnp.broadcast_to(jnp.maximum(log_std, MIN_LOG_STD), mean.shape)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -19,6 +19,8 @@ from rlx import exact
 from rlx.envs.tabular import TabularEnv, gridworld, random_mdp
 from rlx.estimators import (
     hessian_vector_product,
+    official_hessian_vector_product,
+    official_policy_gradient,
     policy_gradient,
     rewards_to_go,
     score_weights,
@@ -94,6 +96,12 @@ def estimates():
         hvp = hessian_vector_product(logp_fn, params, traj, mdp.discount, v)
         outer, _ = hvp_terms(logp_fn, params, traj, rewards_to_go(traj.reward, traj.mask, mdp.discount), v)
         mean_outer = _of_batch_means(logp_fn, params, traj, mdp.discount, v)
+        # The official code's estimates, put on the sum-over-episodes / N scale (× M/N) to compare with ∇J_H.
+        scale = jnp.sum(traj.mask) / EPISODES
+        out["official_gpomdp"] = jax.tree.map(lambda x: x * scale,
+                                              official_policy_gradient(logp_fn, params, traj, mdp.discount))
+        out["official_hvp"] = jax.tree.map(lambda x: x * scale,
+                                           official_hessian_vector_product(logp_fn, params, traj, mdp.discount, v))
         out["hvp"] = hvp
         out["hvp_loo"] = hessian_vector_product(logp_fn, params, traj, mdp.discount, v, "loo")
         # Bug: a baseline that includes the episode's own return is not
@@ -154,6 +162,49 @@ def test_hessian_vector_estimate_is_unbiased(estimates, name):
 def test_planted_hessian_bugs_are_caught(estimates, planted):
     worst = [np.max(np.abs(z_scores(s[planted], e["hvp"]))) for e, s in estimates]
     assert min(worst) > Z_MAX, f"{planted} went unnoticed: max |z| = {worst}"
+
+
+@pytest.mark.parametrize("name,exact_name", [("official_gpomdp", "grad"), ("official_hvp", "hvp")])
+def test_official_variant_is_biased_for_grad_J(estimates, name, exact_name):
+    """The official code's g and B·v (gradient="official") on every MDP: the
+    same check that passes the paper's estimators rejects them."""
+    worst = [np.max(np.abs(z_scores(s[name], e[exact_name]))) for e, s in estimates]
+    assert min(worst) > Z_MAX, f"{name} is unbiased here after all: max |z| = {worst}"
+
+
+def test_official_variant_by_hand():
+    """The official estimates of a two-slot stream batch, written out: slot 0
+    holds an episode of 2 steps then one of 1, slot 1 one of 3 steps (M = 6),
+    with log π = a·θ + b‖θ‖²/2, so ∇log π = a + bθ and ∇²log π = b·I."""
+    from rlx.rollout import Trajectories
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 3, 2)), rng.normal(size=(2, 3))
+    theta, v = rng.normal(size=2), rng.normal(size=2)
+    reward = rng.normal(size=(2, 3))
+    base = rng.normal(size=(2, 3))  # b(s_h), the baseline's values
+    time = np.array([[0, 1, 0], [0, 1, 2]])
+    last = np.array([[0.0, 1.0, 1.0], [0.0, 0.0, 1.0]])
+    gamma = 0.9
+    one = jnp.ones((2, 3))
+    traj = Trajectories(obs=one, action=one, reward=jnp.asarray(reward), mask=one, terminated=one, truncated=one,
+                        time=jnp.asarray(time, jnp.int32), last=jnp.asarray(last))
+    logp_fn = lambda p: jnp.einsum("ntd,d->nt", jnp.asarray(a), p) + jnp.asarray(b) * jnp.sum(p**2) / 2
+
+    R = np.zeros((2, 3))  # the discount restarted at every step, to the end of the step's episode
+    R[0, 1], R[0, 0], R[0, 2] = reward[0, 1], reward[0, 0] + gamma * reward[0, 1], reward[0, 2]
+    R[1, 2] = reward[1, 2]
+    R[1, 1] = reward[1, 1] + gamma * R[1, 2]
+    R[1, 0] = reward[1, 0] + gamma * R[1, 1]
+    A = R - base
+    score = a + b[..., None] * theta  # ∇log π at every step, [2, 3, 2]
+    g = np.einsum("nt,ntd->d", A, score) / 6
+    hvp = np.sum(A * b) / 6 * v - g * np.sum(score @ v) / 6
+    np.testing.assert_allclose(official_policy_gradient(logp_fn, jnp.asarray(theta), traj, gamma, jnp.asarray(base)),
+                               g, rtol=1e-5, atol=1e-6)  # float32 against float64
+    np.testing.assert_allclose(official_hessian_vector_product(logp_fn, jnp.asarray(theta), traj, gamma,
+                                                               jnp.asarray(v), jnp.asarray(base)), hvp, rtol=1e-5,
+                               atol=1e-6)
 
 
 class EstimatorsWithAndWithoutJit(chex.TestCase):

@@ -27,6 +27,21 @@ def test_gaussian_log_prob_is_the_normal_density():
     assert samples.shape == (1,)
 
 
+def test_gaussian_sigma_is_clamped_at_the_official_minimum():
+    """σ ≥ 1e-6 (garage's min_std): a log σ parameter far below is clamped,
+    and one above passes unchanged."""
+    from rlx.policies import MIN_LOG_STD
+
+    policy = make_policy(make("pendulum"))
+    params = policy.init(jax.random.key(0))
+    obs = jnp.zeros((4, 3))
+    for value, expected in ((-30.0, MIN_LOG_STD), (-2.0, -2.0)):
+        moved = jax.tree_util.tree_map_with_path(
+            lambda path, x: jnp.full_like(x, value) if "log_std" in jax.tree_util.keystr(path) else x, params)
+        _, log_std = policy.module.apply(moved, obs)
+        np.testing.assert_allclose(log_std, expected, rtol=1e-6)
+
+
 def test_categorical_log_prob_and_greedy_action():
     env = make("cartpole")
     policy = make_policy(env)

@@ -98,6 +98,52 @@ def test_npg_igt_two_steps(stand_ins):
     np.testing.assert_allclose(states[1].prev_params["w"], theta1, rtol=1e-5)
 
 
+def test_npg_igt_official_extrapolates_with_the_previous_eta(stand_ins):
+    """gradient="official": the official code's θ̄_t uses η_{t−1} (NIGT_optimizer)."""
+    states = _two_steps("npg_igt", lr=0.1, momentum=0.5, gradient="official")
+    d0 = C - THETA0  # the code's first momentum buffer is g itself, not η_0·g
+    theta1 = THETA0 + 0.1 * _unit(d0)
+    eta0 = 0.5  # η_0 = 0.5·(2/2)^{4/5}
+    theta_bar1 = theta1 + (1 - eta0) / eta0 * (theta1 - THETA0)
+    np.testing.assert_allclose(stand_ins["g"][1], theta_bar1, rtol=1e-5)
+    np.testing.assert_allclose(states[0].d["w"], d0, rtol=1e-5)
+    eta1 = 0.5 * (2 / 3) ** 0.8
+    np.testing.assert_allclose(states[1].d["w"], (1 - eta1) * d0 + eta1 * (C - theta_bar1), rtol=1e-5)
+
+
+def test_harpg_official_first_momentum_is_g(stand_ins):
+    states = _two_steps("harpg", lr=0.1, momentum=0.5, gradient="official")
+    np.testing.assert_allclose(states[0].d["w"], C - THETA0, rtol=1e-5)
+
+
+def test_official_gradient_flag_selects_the_official_estimators():
+    """pg.gradient and pg.hessian_correction with gradient="official" give
+    rlx.estimators' official estimates of the same batch (the paper's differ)."""
+    from rlx.estimators import official_hessian_vector_product, official_policy_gradient
+
+    env = TabularEnv(gridworld(["S.H", ".#.", "..G"], slip=0.3, goal_reward=5.0, discount=0.9, horizon=5))
+    config = agents.config("harpg", env).replace(batch_steps=12, gradient="official")
+    params = jax.tree.map(lambda x: x + 0.3, pg.policy(env, config).init(jax.random.key(0)))
+    prev = jax.tree.map(lambda x: x - 0.2, params)
+    earlier = pg.sample(jax.random.key(3), env, config, prev, pg.init_memory(env))
+    memory = pg.remember(env, config, earlier)  # a baseline fitted on an earlier batch, not zero
+    assert np.max(np.abs(np.asarray(memory.baseline))) > 1e-3
+    traj = pg.sample(jax.random.key(1), env, config, params, memory)
+    logp_fn = lambda p: pg.policy(env, config).log_prob(p, traj.obs, traj.action)
+    baseline = pg._baseline(env, config, memory, traj)
+    official = official_policy_gradient(logp_fn, params, traj, 0.9, baseline)
+    np.testing.assert_allclose(flat(pg.gradient(env, config, params, traj, memory)), flat(official), rtol=1e-6)
+    paper = pg.gradient(env, config.replace(gradient="paper"), params, traj, memory)
+    assert np.max(np.abs(flat(paper) - flat(official))) > 1e-3
+    v, traj_hat = pg.hessian_correction(jax.random.key(2), env, config, params, prev, memory, 12)
+    q = jax.random.uniform(jax.random.split(jax.random.key(2))[0])
+    point = jax.tree.map(lambda a, b: q * a + (1 - q) * b, params, prev)
+    logp_hat = lambda p: pg.policy(env, config).log_prob(p, traj_hat.obs, traj_hat.action)
+    expected = official_hessian_vector_product(logp_hat, point, traj_hat, 0.9, jax.tree.map(jnp.subtract, params, prev),
+                                               pg._baseline(env, config, memory, traj_hat))
+    np.testing.assert_allclose(flat(v), flat(expected), rtol=1e-5, atol=1e-6)
+
+
 @pytest.mark.parametrize("normalized", [False, True])
 def test_harpg_two_steps(stand_ins, normalized):
     name = "n_harpg" if normalized else "harpg"

@@ -31,7 +31,12 @@ from flax import struct
 
 from rlx.agents.shared import baselines
 from rlx.fields import static
-from rlx.estimators import hessian_vector_product, policy_gradient
+from rlx.estimators import (
+    hessian_vector_product,
+    official_hessian_vector_product,
+    official_policy_gradient,
+    policy_gradient,
+)
 from rlx.policies import Policy, make_policy, obs_encoding
 from rlx.rollout import Trajectories, collect_batch, collect_episodes, episode_discount, episode_horizon
 
@@ -70,6 +75,10 @@ class PGConfig(PolicyConfig):
     #   1 = the official sequential sampler)
     baseline: Literal["linear", "none"] = static("linear")  # linear: the official code's feature baseline,
     #   fitted on the previous batch (rlx.agents.shared.baselines; unbiased)
+    gradient: Literal["paper", "official"] = static("paper")  # paper: the paper's estimators (unbiased for ∇J_H);
+    #   official: what the official code computes (discount restarted at each step, divided by the batch's realised
+    #   steps, HARPG's cross term with the code's sign and 1/M, IGT's extrapolation by η_{t−1}; biased, see
+    #   rlx.estimators.official_policy_gradient); `estimator` is then unused
 
 
 @struct.dataclass
@@ -165,8 +174,12 @@ def _features(env, traj: Trajectories):
 def gradient(env, config: PGConfig, params, traj: Trajectories, memory: BatchMemory):
     """g(τ, θ): Σ over the batch's episodes of the GPOMDP/REINFORCE estimate
     of ∇J at `params` (which `traj` was sampled with) / D (`step_divisor`),
-    with the baseline fitted on the previous batch."""
+    with the baseline fitted on the previous batch.  gradient="official":
+    the official code's estimate instead (`rlx.estimators.official_policy_gradient`)."""
     discount = episode_discount(env, config.discount)
+    if config.gradient == "official":
+        return official_policy_gradient(_logp_fn(env, config, traj), params, traj, discount,
+                                        _baseline(env, config, memory, traj))
     return policy_gradient(_logp_fn(env, config, traj), params, traj, discount, config.estimator,
                            _baseline(env, config, memory, traj), step_divisor(memory, config.batch_steps))
 
@@ -191,13 +204,19 @@ def hessian_correction(
     ∇J(θ_t) − ∇J(θ_{t−1}), v_t estimates the gradient difference, on g's
     scale (Σ over episodes / `step_divisor`).  Returns (v_t, τ̂_t).
     `hvp` is the B·v estimator (`rlx.estimators.hessian_vector_product`'s
-    signature); tests plant a faulty one through it."""
+    signature); tests plant a faulty one through it.  gradient="official":
+    the official code's correction instead
+    (`rlx.estimators.official_hessian_vector_product`)."""
     q_key, traj_key = jax.random.split(key)
     q = jax.random.uniform(q_key)
     point = jax.tree.map(lambda a, b: q * a + (1.0 - q) * b, params, prev_params)
     traj = sample(traj_key, env, config, point, memory, min_steps)
     delta = jax.tree.map(jnp.subtract, params, prev_params)
     discount = episode_discount(env, config.discount)
+    if config.gradient == "official":
+        v = official_hessian_vector_product(_logp_fn(env, config, traj), point, traj, discount, delta,
+                                            _baseline(env, config, memory, traj))
+        return v, traj
     v = hvp(_logp_fn(env, config, traj), point, traj, discount, delta, _baseline(env, config, memory, traj),
             step_divisor(memory, min_steps))
     return v, traj

@@ -1,11 +1,8 @@
-"""What the vr_pg experiments share: training one agent over a grid of
-step sizes × seeds in ONE compiled program, and writing a table and a plot."""
+"""Training one agent over a grid of step sizes × seeds in ONE compiled
+program (tune_defaults.py's γ0 grid)."""
 
 from __future__ import annotations
 
-import json
-import os
-import platform
 import time
 
 import jax
@@ -14,15 +11,6 @@ import numpy as np
 
 from rlx import agents
 from rlx.train import make_train
-
-LABELS = {"gpomdp": "vanilla PG", "npg_igt": "N-PG-IGT", "harpg": "HARPG", "n_harpg": "N-HARPG", "sharp": "SHARP"}
-
-
-def cartpole_config(name: str, env):
-    """Agent `name` in the official code's CartPole set-up: horizon 200, a
-    [32, 32] tanh softmax policy, whole episodes until ≥ 1,000 steps for g and
-    ≥ 32 for B (the defaults), γ0 the classic-control default."""
-    return agents.config(name, env).replace(horizon=200, hidden=(32, 32))
 
 
 def train_grid(name: str, env, config, iterations: int, lrs, seeds: int, seed: int = 0) -> dict:
@@ -50,20 +38,3 @@ def train_grid(name: str, env, config, iterations: int, lrs, seeds: int, seed: i
     out["env_steps"] = steps * np.arange(1, iterations + 1)
     out["compile_s"], out["run_s"] = compile_s, run_s
     return out
-
-
-def machine() -> dict:
-    return dict(date=time.strftime("%Y-%m-%d"), processor=platform.processor() or platform.machine(),
-                cpus=os.cpu_count(), jax=jax.__version__, backend=jax.default_backend())
-
-
-def write_json(path: str, payload: dict) -> None:
-    def plain(x):
-        if isinstance(x, np.ndarray):
-            return x.tolist()
-        if isinstance(x, (np.floating, np.integer)):
-            return x.item()
-        raise TypeError(type(x))
-
-    with open(path, "w") as f:
-        json.dump(payload, f, default=plain, indent=1)
