@@ -67,6 +67,13 @@ def report(args, folders: dict[str, str]) -> None:
         return
     lines = [f"### {args.env}: median probes to a mean-action evaluation return ≥ {args.threshold:g} "
              f"({args.seeds} seeds; — = most seeds not within {args.budget:.2g} probes)", "",
+             "Protocol: the paper's 13-point γ0 grid, reproduce.py's protocol for each run (mean-action evaluation,",
+             "probes, batches, init); a cell is the median over seeds of the probes to the first evaluation at or",
+             "above the threshold, with how many seeds reached it.  Deviations, with their reasons: the cap is",
+             f"{args.budget:.2g} probes, not 2·10^7, and {args.seeds} seeds (CPU time); the threshold is rlx's choice "
+             "(the paper's is not",
+             "recorded in docs/algorithms.md); Brax spring physics.  The ranges below compare in width, not in place.",
+             "",
              "| γ0 | " + " | ".join(LABELS[a] for a in reached) + " |", "|---|" + "---|" * len(reached)]
     for lr in GRID:
         cells = []
