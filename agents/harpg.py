@@ -108,8 +108,7 @@ def hessian_aided_step(key: jax.Array, state: State, env, config, step_size, mom
 
     v, hessian_samples = jax.lax.cond(state.t > 0, correction, none_at_t0, None)
     d = jax.tree.map(lambda d, v, g: (1.0 - momentum) * (d + v) + momentum * g, state.d, v, g)
-    if config.gradient == "official":  # the code's first momentum buffer is g itself, whatever η0 is
-        d = jax.tree.map(lambda d, g: jnp.where(state.t == 0, g, d), d, g)
+    d = pg.first_momentum(config, state.t, d, g)
     params = pg.ascent(state.params, step_size, pg.normalized(d) if normalize else d)
     metrics = {**pg.momentum_metrics(traj, g, d, step_size, momentum, hessian_samples),
                "correction_norm": optax.global_norm(v)}

@@ -29,7 +29,6 @@ and d_0 = g(τ̄_0, θ_0) for any η0.
 from __future__ import annotations
 
 import jax
-import jax.numpy as jnp
 from flax import struct
 
 from rlx.agents.shared import pg
@@ -75,7 +74,6 @@ def update(key: jax.Array, state: State, env, config: Config):
     traj = pg.sample(key, env, config, theta_bar, state.memory)
     g = pg.gradient(env, config, theta_bar, traj, state.memory)
     d = jax.tree.map(lambda d, g: (1.0 - eta_t) * d + eta_t * g, state.d, g)
-    if config.gradient == "official":  # the code's first momentum buffer is g itself, whatever η0 is
-        d = jax.tree.map(lambda d, g: jnp.where(state.t == 0, g, d), d, g)
+    d = pg.first_momentum(config, state.t, d, g)
     params = pg.ascent(state.params, gamma_t, pg.normalized(d))
     return pg.momentum_step(env, config, state, params, d, traj), pg.momentum_metrics(traj, g, d, gamma_t, eta_t)

@@ -196,7 +196,7 @@ def hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discou
 def official_policy_gradient(logp_fn: Callable, params, traj: Trajectories, discount, baseline="none"):
     """ḡ = (1/M) Σ_steps A_h ∇log π(a_h|s_h): the restarted return minus the
     baseline, divided by the batch's realised valid steps M."""
-    return policy_gradient(logp_fn, params, traj, discount, "restarted", baseline, _valid_steps(traj))
+    return policy_gradient(logp_fn, params, traj, discount, "restarted", baseline, jnp.maximum(traj.num_steps, 1.0))
 
 
 def official_hessian_vector_product(logp_fn: Callable, params, traj: Trajectories, discount, v, baseline="none"):
@@ -210,12 +210,8 @@ def official_hessian_vector_product(logp_fn: Callable, params, traj: Trajectorie
     than a sum of per-episode products.  Compare `hessian_vector_product`."""
     chex.assert_trees_all_equal_shapes(params, v)
     A = score_weights(traj, discount, "restarted", baseline)
-    mask, steps = traj.mask, _valid_steps(traj)
+    mask, steps = traj.mask, jnp.maximum(traj.num_steps, 1.0)
     phi_grad = jax.grad(lambda p: jnp.sum(A * logp_fn(p)) / steps)
     grad, second = jax.jvp(phi_grad, (params,), (v,))
     _, u = jax.jvp(lambda p: jnp.sum(mask * logp_fn(p)), (params,), (v,))  # Σ_steps ⟨∇log π, v⟩
     return jax.tree.map(lambda s, g: s - g * u / steps, second, grad)
-
-
-def _valid_steps(traj: Trajectories) -> jax.Array:
-    return jnp.maximum(jnp.sum(traj.mask), 1.0)

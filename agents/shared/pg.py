@@ -252,6 +252,16 @@ def ascent(params, step_size, direction):
     return jax.tree.map(lambda p, d: p + step_size * d, params, direction)
 
 
+def first_momentum(config: PGConfig, t, d, g):
+    """d_t as the agent's recursion gave it, except under gradient="official"
+    at t = 0, where the official code's first momentum buffer is g itself
+    whatever η0 is (SGDM/STORMHess optimizers); the paper's d_0 = η_0·g_0 is
+    the same at the default η0 = 1."""
+    if config.gradient != "official":
+        return d
+    return jax.tree.map(lambda d, g: jnp.where(t == 0, g, d), d, g)
+
+
 def momentum_step(env, config, state: MomentumState, params, d, traj: Trajectories) -> MomentumState:
     """The momentum agents' next state: θ_{t+1} = params, θ_t, d_t, t + 1 and
     the memory of the batch τ_t."""

@@ -67,14 +67,23 @@ def job_folder(runs: str, env: str, agent: str, gradient: str) -> str:
     return os.path.join(runs, f"{env}-{agent}-{gradient}")
 
 
-def job_argv(env: str, agent: str, gradient: str, budget: int, seeds: int, folder: str, backend: str) -> list[str]:
-    """The runner's command line for one job, fresh or resumed."""
+def runner_argv(env: str, agent: str, budget: int, seeds: int, folder: str, *agent_args: str) -> list[str]:
+    """The runner's command line for one job at this protocol: fresh, or
+    resumed (and extended to `budget`) when `folder` already holds the job."""
     if os.path.exists(os.path.join(folder, "config.json")):
         return [f"resume={folder}", f"total_steps={budget}"]
-    argv = [f"agent={agent}", f"env={env}", f"seeds={seeds}", f"total_steps={budget}", f"out={folder}",
+    return [f"agent={agent}", f"env={env}", f"seeds={seeds}", f"total_steps={budget}", f"out={folder}",
             f"eval_every={EVAL_EVERY[env]}", "eval_episodes=20", f"log_every={EVAL_EVERY[env]}", "checkpoint_every=60",
-            "tensorboard=false", f"agent.lr={TUNED_LR[env][agent]}", f"agent.gradient={gradient}"]
-    return argv + ([f"env.backend={backend}"] if backend else [])
+            "tensorboard=false", *agent_args]
+
+
+def run_job(argv: list[str]) -> None:
+    """One `python -m rlx.run` job; a non-zero exit (SIGTERM from a time
+    limit, or a failure) stops the script, and a rerun continues."""
+    print("python -m rlx.run " + " ".join(argv), flush=True)
+    code = subprocess.call([sys.executable, "-m", "rlx.run", *argv])
+    if code != 0:
+        sys.exit(code)
 
 
 def samples_done(folder: str) -> int:
@@ -93,11 +102,9 @@ def run_jobs(args) -> None:
                 folder = job_folder(args.runs, env, agent, gradient)
                 if samples_done(folder) >= args.budget:
                     continue
-                argv = job_argv(env, agent, gradient, int(args.budget), args.seeds, folder, args.backend)
-                print("python -m rlx.run " + " ".join(argv), flush=True)
-                code = subprocess.call([sys.executable, "-m", "rlx.run", *argv])
-                if code != 0:  # interrupted (SIGTERM from a time limit) or failed: stop, rerun to continue
-                    sys.exit(code)
+                backend = [f"env.backend={args.backend}"] if args.backend else []
+                run_job(runner_argv(env, agent, int(args.budget), args.seeds, folder, f"agent.lr={TUNED_LR[env][agent]}",
+                                    f"agent.gradient={gradient}", *backend))
 
 
 def eval_curves(folder: str):
@@ -151,11 +158,13 @@ Hessian batch ≥ 32 steps and none at t = 0; horizon Walker 1,000, Reacher 50; 
 feature baseline fitted on the previous batch; γ = 0.99.
 
 Deviations, each with its reason:
-- physics: Brax `spring`, not MuJoCo (mujoco-py).  `generalized` ran 629 samples/s against spring's 9,502 on
-  this 2-core CPU (npg_igt, walker2d, 5 seeds), too slow for these budgets; Brax's reward scales differ from
-  Gym's (Brax walker2d's healthy reward starts an untrained policy at 200–400), so returns compare in
-  ordering and shape, not in value.
-- budget and seeds: {budget} (the paper: 2·10^7); seeds as in the seeds column (the paper's are unpublished).
+- physics: Brax `spring`, not MuJoCo (mujoco-py), for CPU time: one short `generalized` run (npg_igt, walker2d,
+  5 seeds) went at 629 samples/s against 9,502 for spring's. These were single unpaired runs under different
+  load, so they show the order of magnitude only, not a measured ratio.  Brax's reward scales differ from Gym's
+  (Brax walker2d's healthy reward starts an untrained policy at 200–400), so returns compare in ordering and
+  shape, not in value.
+- budget and seeds: {budget} (the paper: 2·10^7), for CPU time; seeds as in the seeds column (the paper's are
+  unpublished).{missing}
 - gradient "paper" (rlx's default): the paper's estimators, unbiased for ∇J_H (discount from the episode's
   start, γ^h b(s_h) subtracted, divided by D = max(1000, L̄_{{t−1}}) fixed before the batch); "official": what
   the official code computes (discount restarted at each step, divided by the realised steps, HARPG's cross
@@ -199,8 +208,10 @@ def report(args) -> None:
                      f"- order at {final:.3g} probes: {ordering(late)}; paper at 2·10^7: {_paper_order(env, '2e7')}",
                      "  (`>` a gap over 2 combined s.e., `≈` within)", ""]
             tables += rows
+        absent = [LABELS[a] for a in LABELS if (a, "paper") not in jobs]
+        missing = f"\n- not run here (CPU time): {', '.join(absent)}." if absent else ""
         md = "\n".join([f"### {env}: mean-action evaluation return, mean ± s.e. over seeds", "",
-                        PROTOCOL.format(budget="; ".join(budgets), every=EVAL_EVERY[env]), *tables])
+                        PROTOCOL.format(budget="; ".join(budgets), every=EVAL_EVERY[env], missing=missing), *tables])
         print(md)
         with open(os.path.join(args.out, f"{env}.md"), "w") as f:
             f.write(md + "\n")

@@ -22,20 +22,12 @@ import json
 import os
 
 import numpy as np
-from reproduce import EVAL_EVERY, LABELS
+from reproduce import LABELS, run_job, runner_argv, samples_done
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GRID = [1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1, 0.2, 0.5, 0.75, 1.0, 2.0, 4.0]  # the paper's γ0 grid
 # What the paper reports (docs/algorithms.md, from the authors' poster): the γ0 range of each agent, cap 2·10^7.
 PAPER_RANGE = {"npg_igt": "2e-2 … 4 (≈ 2.3 decades)", "gpomdp": "≈ 1.4 decades", "n_harpg": "≈ 1 decade"}
-
-
-def job_argv(env: str, agent: str, budget: int, seeds: int, folder: str) -> list[str]:
-    if os.path.exists(os.path.join(folder, "config.json")):
-        return [f"resume={folder}", f"total_steps={budget}"]
-    return [f"agent={agent}", f"env={env}", f"seeds={seeds}", f"total_steps={budget}", f"out={folder}",
-            f"eval_every={EVAL_EVERY[env]}", "eval_episodes=20", f"log_every={EVAL_EVERY[env]}", "checkpoint_every=60",
-            "tensorboard=false", f"sweep.agent.lr=[{','.join(f'{g:g}' for g in GRID)}]"]
 
 
 def probes_to_threshold(folder: str, threshold: float) -> dict[float, list[float]]:
@@ -61,8 +53,8 @@ def in_range(reach: dict[float, list[float]]) -> list[float]:
 
 
 def report(args, folders: dict[str, str]) -> None:
-    reached = {a: probes_to_threshold(f, args.threshold) for a, f in folders.items()
-               if os.path.exists(os.path.join(f, "metrics.jsonl"))}
+    finished = {a: f for a, f in folders.items() if samples_done(f) >= args.budget}
+    reached = {a: probes_to_threshold(f, args.threshold) for a, f in finished.items()}
     if not reached:
         return
     lines = [f"### {args.env}: median probes to a mean-action evaluation return ≥ {args.threshold:g} "
@@ -88,6 +80,10 @@ def report(args, folders: dict[str, str]) -> None:
         good = in_range(reached[a])
         width = f"{good[0]:g} … {good[-1]:g} ({np.log10(good[-1] / good[0]):.1f} decades)" if good else "none"
         lines.append(f"- {LABELS[a]}: range {width}; paper: {PAPER_RANGE.get(a, '—')}")
+    for a, folder in folders.items():
+        if a not in finished and os.path.exists(os.path.join(folder, "config.json")):
+            lines.append(f"- {LABELS[a]}: not measured; its job did not finish (rlx.run stops a whole sweep when "
+                         f"one point turns non-finite; see {folder})")
     md = "\n".join(lines)
     print(md)
     os.makedirs(args.out, exist_ok=True)
@@ -99,9 +95,6 @@ def report(args, folders: dict[str, str]) -> None:
 
 
 def main() -> None:
-    import subprocess
-    import sys
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", default="reacher", choices=["reacher", "walker2d"])
     parser.add_argument("--agents", nargs="+", default=["npg_igt", "gpomdp"], choices=list(LABELS))
@@ -117,11 +110,8 @@ def main() -> None:
     folders = {a: os.path.join(args.runs, f"robustness-{args.env}-{a}") for a in args.agents}
     if not args.report:
         for agent, folder in folders.items():
-            argv = job_argv(args.env, agent, int(args.budget), args.seeds, folder)
-            print("python -m rlx.run " + " ".join(argv), flush=True)
-            code = subprocess.call([sys.executable, "-m", "rlx.run", *argv])
-            if code != 0:
-                sys.exit(code)
+            run_job(runner_argv(args.env, agent, int(args.budget), args.seeds, folder,
+                                f"sweep.agent.lr=[{','.join(f'{g:g}' for g in GRID)}]"))
     report(args, folders)
 
 
