@@ -320,6 +320,45 @@ def test_nan_guard_names_iteration_and_seed_and_keeps_the_last_good_checkpoint(t
     assert all(c.stopped == "stopped: the agent state (params) not finite at iteration 7" for c in curves)
 
 
+def test_on_nonfinite_drop_drops_the_diverged_runs_and_the_others_go_on(tmp_path, monkeypatch, capsys):
+    planted = _planted_nan_agent(at_iteration=7, lr=0.5)
+    monkeypatch.setattr(rlx.agents, "get", lambda name: planted)
+    out = tmp_path / "drop"
+    job = TABULAR + ["sweep.agent.lr=[0.1,0.5]", "seeds=2", "log_every=2", "checkpoint_every=4",
+                     "on_nonfinite=drop", "eval_every=4"]
+    assert main(job + ["total_steps=1600", f"out={out}"]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 2 and all("iteration 7" in e and "(agent.lr=0.5)" in e and "dropped" in e for e in err), err
+    rows = _rows(out)
+    last = {(r["agent.lr"], r["seed"]): max(x["iteration"] for x in rows
+                                            if (x["agent.lr"], x["seed"]) == (r["agent.lr"], r["seed"])) for r in rows}
+    assert last == {(0.1, 0): 19, (0.1, 1): 19, (0.5, 0): 6, (0.5, 1): 6}  # rows end before the divergence
+    assert all(np.isfinite(v) for r in rows for v in r.values() if isinstance(v, float))
+    summary = json.loads((out / "summary.json").read_text())
+    assert [(d["seed"], d["point"], d["iteration"]) for d in summary["dropped"]] == [
+        (0, {"agent.lr": 0.5}, 7), (1, {"agent.lr": 0.5}, 7)]
+    assert summary["final_returns"][2:] == [None, None] and None not in summary["final_returns"][:2]
+    assert summary["points"][1]["final_return_mean"] is None
+    assert summary["samples_per_seed"][2] == summary["samples_per_seed"][3] == 7 * 80  # frozen where it stopped
+    # the live point computes what it computes with no diverging neighbour
+    monkeypatch.setattr(rlx.agents, "get", lambda name: gpomdp)
+    assert main(job + ["total_steps=1600", f"out={tmp_path / 'plain'}"]) == 0
+    assert [r for r in rows if r["agent.lr"] == 0.1] == [r for r in _rows(tmp_path / "plain") if r["agent.lr"] == 0.1]
+    # resuming to a larger budget keeps them dropped: no new rows, still listed
+    monkeypatch.setattr(rlx.agents, "get", lambda name: planted)
+    assert main([f"resume={out}", "total_steps=2400"]) == 0
+    rows = _rows(out)
+    assert max(r["iteration"] for r in rows if r["agent.lr"] == 0.5) == 6
+    assert max(r["iteration"] for r in rows if r["agent.lr"] == 0.1) == 29
+    assert len(json.loads((out / "summary.json").read_text())["dropped"]) == 2
+    # rlx.plot says which seeds of which point were dropped
+    from rlx.runner.plot import load_curves
+
+    curves = {c.label.split()[-1]: c for c in load_curves(str(out))}
+    assert curves["agent.lr=0.5"].stopped == "dropped: seed 0 at iteration 7, seed 1 at iteration 7"
+    assert curves["agent.lr=0.1"].stopped == ""
+
+
 def _planted_nan_metric_agent(at_iteration: int):
     """gpomdp whose grad_norm metric and params turn NaN after update `at_iteration`."""
     import jax.numpy as jnp

@@ -86,13 +86,17 @@ def run_job(argv: list[str]) -> None:
         sys.exit(code)
 
 
-def samples_done(folder: str) -> int:
-    """The fewest samples any seed of a job has reached (0 if it has not started)."""
+def samples_done(folder: str) -> float:
+    """The fewest samples any live seed of a job has reached: 0 if it has not
+    started, inf if every run was dropped (on_nonfinite=drop): nothing is left to run."""
     path = os.path.join(folder, "summary.json")
     if not os.path.exists(path):
         return 0
     with open(path) as f:
-        return min(json.load(f).get("samples_per_seed") or [0])
+        summary = json.load(f)
+    dropped = {d["run"] for d in summary.get("dropped", [])}
+    live = [s for r, s in enumerate(summary.get("samples_per_seed") or [0]) if r not in dropped]
+    return min(live, default=float("inf"))
 
 
 def run_jobs(args) -> None:

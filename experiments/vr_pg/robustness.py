@@ -32,19 +32,30 @@ PAPER_RANGE = {"npg_igt": "2e-2 … 4 (≈ 2.3 decades)", "gpomdp": "≈ 1.4 dec
 
 def probes_to_threshold(folder: str, threshold: float) -> dict[float, list[float]]:
     """γ0 -> the probes each seed spent before its first evaluation ≥ threshold (inf if none)."""
-    first: dict[tuple, float] = {}
+    with open(os.path.join(folder, "summary.json")) as f:  # a run dropped before its first row logged none
+        first: dict[tuple, float] = {(d["point"]["agent.lr"], d["seed"]): np.inf for d in json.load(f).get("dropped", [])}
     with open(os.path.join(folder, "metrics.jsonl")) as f:
         for line in f:
             row = json.loads(line)
-            if "eval_return" not in row:
-                continue
             key = (row["agent.lr"], row["seed"])
             first.setdefault(key, np.inf)
+            if "eval_return" not in row:
+                continue
             if row["eval_return"] >= threshold and not np.isfinite(first[key]):
                 first[key] = row["samples"]
     out: dict[float, list[float]] = {}
     for (lr, _), probes in sorted(first.items()):
         out.setdefault(lr, []).append(probes)
+    return out
+
+
+def diverged(folder: str) -> dict[float, int]:
+    """γ0 -> how many of its seeds turned non-finite and were dropped (on_nonfinite=drop)."""
+    with open(os.path.join(folder, "summary.json")) as f:
+        dropped = json.load(f).get("dropped", [])
+    out: dict[float, int] = {}
+    for d in dropped:
+        out[d["point"]["agent.lr"]] = out.get(d["point"]["agent.lr"], 0) + 1
     return out
 
 
@@ -55,13 +66,15 @@ def in_range(reach: dict[float, list[float]]) -> list[float]:
 def report(args, folders: dict[str, str]) -> None:
     finished = {a: f for a, f in folders.items() if samples_done(f) >= args.budget}
     reached = {a: probes_to_threshold(f, args.threshold) for a, f in finished.items()}
+    lost = {a: diverged(f) for a, f in finished.items()}
     if not reached:
         return
     lines = [f"### {args.env}: median probes to a mean-action evaluation return ≥ {args.threshold:g} "
              f"({args.seeds} seeds; — = most seeds not within {args.budget:.2g} probes)", "",
              "Protocol: the paper's 13-point γ0 grid, reproduce.py's protocol for each run (mean-action evaluation,",
              "probes, batches, init); a cell is the median over seeds of the probes to the first evaluation at or",
-             "above the threshold, with how many seeds reached it.  Deviations, with their reasons: the cap is",
+             "above the threshold, with how many seeds reached it (and how many diverged: a NaN dropped the run,",
+             "on_nonfinite=drop, and it counts as not reaching).  Deviations, with their reasons: the cap is",
              f"{args.budget:.2g} probes, not 2·10^7, and {args.seeds} seeds (CPU time); the threshold is rlx's choice "
              "(the paper's is not",
              "recorded in docs/algorithms.md); Brax spring physics.  The ranges below compare in width, not in place.",
@@ -72,8 +85,9 @@ def report(args, folders: dict[str, str]) -> None:
         for a in reached:
             probes = np.asarray(reached[a].get(lr, [np.inf]))
             hit = np.isfinite(probes)
-            cells.append(f"{np.median(probes):.3g} ({hit.sum()}/{probes.size})" if hit.mean() > 0.5
-                         else f"— ({hit.sum()}/{probes.size})")
+            gone = f", {lost[a][lr]} diverged" if lost[a].get(lr) else ""
+            cells.append(f"{np.median(probes):.3g} ({hit.sum()}/{probes.size}{gone})" if hit.mean() > 0.5
+                         else f"— ({hit.sum()}/{probes.size}{gone})")
         lines.append(f"| {lr:g} | " + " | ".join(cells) + " |")
     lines.append("")
     for a in reached:
@@ -82,8 +96,7 @@ def report(args, folders: dict[str, str]) -> None:
         lines.append(f"- {LABELS[a]}: range {width}; paper: {PAPER_RANGE.get(a, '—')}")
     for a, folder in folders.items():
         if a not in finished and os.path.exists(os.path.join(folder, "config.json")):
-            lines.append(f"- {LABELS[a]}: not measured; its job did not finish (rlx.run stops a whole sweep when "
-                         f"one point turns non-finite; see {folder})")
+            lines.append(f"- {LABELS[a]}: not measured; its job did not finish (see {folder})")
     md = "\n".join(lines)
     print(md)
     os.makedirs(args.out, exist_ok=True)
@@ -110,7 +123,7 @@ def main() -> None:
     folders = {a: os.path.join(args.runs, f"robustness-{args.env}-{a}") for a in args.agents}
     if not args.report:
         for agent, folder in folders.items():
-            run_job(runner_argv(args.env, agent, int(args.budget), args.seeds, folder,
+            run_job(runner_argv(args.env, agent, int(args.budget), args.seeds, folder, "on_nonfinite=drop",
                                 f"sweep.agent.lr=[{','.join(f'{g:g}' for g in GRID)}]"))
     report(args, folders)
 

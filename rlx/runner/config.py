@@ -15,7 +15,7 @@ import inspect
 import re
 import types
 import typing
-from typing import Any
+from typing import Any, Literal
 
 from rlx.fields import ConfigError, check_choice, choices, field_range, field_types
 
@@ -48,6 +48,9 @@ class RunConfig:
     keep_checkpoints: int = bookkeeping(3)  # how many of the latest checkpoints to keep (at least 1)
     eval_every: int = bookkeeping(100)  # iterations between deterministic evaluations (rounded up to chunks); 0 = never
     eval_episodes: int = bookkeeping(10)  # episodes a seed in each evaluation (greedy or mean action)
+    on_nonfinite: Literal["stop", "drop"] = bookkeeping("stop")  # a NaN or Inf in a run: "stop" the job (exit 3, the default);
+    #   "drop" that run at its first non-finite iteration (its rows end there, summary.json lists it) and go on with
+    #   the others, as a step-size sweep expects of its diverging points
     resume: str = bookkeeping("")  # a run folder to continue from its latest checkpoint (the job is read back from its
     #   config.json; beside it only total_steps=, to extend the run, devices= and the multi-host keys)
     tensorboard: bool = bookkeeping(True)  # TensorBoard event files in <out>/tb

@@ -483,7 +483,8 @@ def _claim_run_folder(run: RunConfig) -> str:
 
 
 def _fmt_return(values: np.ndarray) -> str:
-    return f"{np.mean(values):9.2f} ± {np.std(values):7.2f}"
+    """mean ± std over the live runs (a dropped run's NaN left out)."""
+    return f"{_finite_stat(np.mean, values, math.nan):9.2f} ± {_finite_stat(np.std, values, math.nan):7.2f}"
 
 
 def label(point: dict) -> str:
@@ -521,21 +522,39 @@ class NonFinite(FloatingPointError):
     """NaN or Inf in a run's state or metrics."""
 
 
-def _first_nonfinite(metrics: dict, state_finite: np.ndarray, evals: dict | None, num_runs: int):
-    """(what, run, step in chunk) of the earliest NaN or Inf among the real
-    runs — in the agent state, a metric, or the chunk's evaluation — or None."""
+def _nonfinite_checks(metrics: dict, state_finite: np.ndarray, evals: dict | None, num_runs: int) -> dict:
+    """{what: bool [run, step in chunk]}: where the real runs' agent state,
+    each metric and the chunk's evaluation are NaN or Inf."""
     checks = {name: ~np.isfinite(v[:num_runs]) for name, v in metrics.items()}
     checks["the agent state (params)"] = ~state_finite[:num_runs]
     for name, v in (evals or {}).items():  # evaluated after the chunk's last update
         bad = np.zeros_like(state_finite[:num_runs])
         bad[:, -1] = ~np.isfinite(v[:num_runs])
         checks[name] = bad
+    return checks
+
+
+def _first_nonfinite(metrics: dict, state_finite: np.ndarray, evals: dict | None, num_runs: int):
+    """(what, run, step in chunk) of the earliest NaN or Inf among the real
+    runs — in the agent state, a metric, or the chunk's evaluation — or None."""
+    checks = _nonfinite_checks(metrics, state_finite, evals, num_runs)
     # argwhere over [step, run] lists the earliest step first
     found = [(*np.argwhere(bad.T)[0], name) for name, bad in checks.items() if bad.any()]
     if not found:
         return None
     i, r, name = min(found)
     return name, int(r), int(i)
+
+
+def _first_nonfinite_by_run(checks: dict) -> dict[int, tuple[int, str]]:
+    """{run: (its earliest non-finite step in the chunk, what)} for the runs that have one."""
+    first: dict[int, tuple[int, str]] = {}
+    for name, bad in checks.items():
+        for r in np.flatnonzero(bad.any(1)):
+            i = int(np.argmax(bad[r]))
+            if int(r) not in first or i < first[int(r)][0]:
+                first[int(r)] = (i, name)
+    return first
 
 
 def _divergence_hint(p: Plan) -> str:
@@ -619,17 +638,23 @@ def _progress_line(p: Plan, c: int, samples: np.ndarray, returns: np.ndarray, la
     over seeds; with a sweep the best and the worst point's), the latest
     evaluation, the speed and the time left."""
     n = p.num_runs
-    used = int(np.mean(samples[:n]))
-    left = max(p.run.total_steps - int(np.min(samples[:n])), 0) * n / rate if rate > 0 else math.inf
+    live = np.isfinite(returns)  # a dropped run's return is NaN
+    used = int(np.mean(samples[:n][live])) if live.any() else 0
+    behind = max(p.run.total_steps - int(np.min(samples[:n][live], initial=p.run.total_steps)), 0)
+    left = behind * n / rate if rate > 0 else math.inf
     if p.sweep:
-        means = [float(np.mean(returns[p.runs_of(g)])) for g in range(len(p.points))]
-        best, worst = int(np.argmax(means)), int(np.argmin(means))
+        means = np.array([_finite_stat(np.mean, returns[p.runs_of(g)], math.nan) for g in range(len(p.points))])
+        kept = np.flatnonzero(np.isfinite(means))  # the points with a live run
+        best = int(kept[np.argmax(means[kept])]) if kept.size else 0
+        worst = int(kept[np.argmin(means[kept])]) if kept.size else 0
         shown = (f"return best {means[best]:9.2f} ({label(p.points[best])})  "
                  f"worst {means[worst]:9.2f} ({label(p.points[worst])})")
         if last_eval is not None:
-            shown += f"  eval best {max(float(np.mean(last_eval[p.runs_of(g)])) for g in range(len(p.points))):9.2f}"
+            evals = [_finite_stat(np.mean, last_eval[p.runs_of(g)], -math.inf) for g in range(len(p.points))]
+            shown += f"  eval best {max(evals):9.2f}"
     else:
-        shown = f"return {_fmt_return(returns)}" + ("" if last_eval is None else f"  eval {np.mean(last_eval):9.2f}")
+        shown = f"return {_fmt_return(returns)}" + ("" if last_eval is None else
+                                                     f"  eval {_finite_stat(np.mean, last_eval, math.nan):9.2f}")
     return (f"iter {(c + 1) * p.chunk:6d}/{p.num_iterations}  samples {used:>12,}  {shown}  "
             f"{rate:>11,.0f} samples/s  ETA {_eta(left)}")
 
@@ -658,15 +683,18 @@ def _execute(p: Plan, signals: _Signals) -> dict:
     latest = p.resume_points[0] if p.resume_points else None
     if main_process and p.resuming:
         _forget_stop(p.out)
-    if latest is not None and (latest["chunks_done"] == p.num_chunks
-                               or min(latest["samples"][:n]) >= run.total_steps):
-        print(f"{p.out} is already complete", flush=True)
-        return _write_summary(p, *_final_from_rows(p), 0.0, 0.0, latest["chunks_done"], latest["chunks_done"])
+    if latest is not None:
+        dropped = _dropped_runs(latest)
+        live = _live(n, dropped)
+        if latest["chunks_done"] == p.num_chunks or np.all(np.array(latest["samples"][:n])[live] >= run.total_steps):
+            print(f"{p.out} is already complete", flush=True)
+            return _write_summary(p, *_final_from_rows(p, live), 0.0, 0.0, latest["chunks_done"],
+                                  latest["chunks_done"], dropped=dropped)
 
     t0 = time.perf_counter()
     configs = devices.put(p.configs, p.sharding)
     seeds = devices.put(p.seeds, p.sharding)
-    checkpoints, carry, start, truncate_to, samples, last_saved = _start(p, latest)
+    checkpoints, carry, start, truncate_to, samples, last_saved, dropped = _start(p, latest)
     print(f"compiling {p.chunk} iterations of {run.agent} on {run.env} for {len(p.seeds)} runs "
           f"(tens of seconds; a Brax env can take minutes)…", flush=True)
     compiled = p.lowered_chunk.compile()
@@ -687,6 +715,8 @@ def _execute(p: Plan, signals: _Signals) -> dict:
         # metrics_bytes: process 0's file length; orbax writes the JSON from process 0 only.
         progress = {"chunks_done": c + 1, "samples": samples.tolist(), "metrics_bytes": offset,
                     "metrics_sha256": digest, "runs": n, "padded_runs": len(p.seeds)}
+        if dropped:
+            progress["dropped"] = [{"run": r, **d} for r, d in sorted(dropped.items())]
         checkpoints.save((c + 1) * p.chunk, carry, progress)
         return (c + 1) * p.chunk
 
@@ -700,21 +730,30 @@ def _execute(p: Plan, signals: _Signals) -> dict:
             metrics = devices.gather(metrics)  # once a chunk: {name: [runs, chunk]}
             run_s += time.perf_counter() - t_chunk
             finite = metrics.pop("state_finite")
+            before = samples
             used = samples[:, None] + np.cumsum(metrics.get("transitions", np.zeros(finite.shape)), 1)
             samples = used[:, -1].astype(np.int64)
             # The budget is in samples (valid transitions, the papers' env steps): an update
             # samples at least its nominal steps, so the run may end before its last chunk.
-            done = c + 1 == p.num_chunks or bool(np.all(samples[:n] >= run.total_steps))
+            done = c + 1 == p.num_chunks or bool(np.all(samples[:n][_live(n, dropped)] >= run.total_steps))
             evals = None
             if evaluation is not None and ((c + 1) % eval_chunks == 0 or done):
                 evals = devices.gather(evaluation(configs, seeds, carry.state))
                 last_eval = evals["eval_return"][:n]
-            written = log.write(*_chunk_rows(p, c, metrics, evals, used)) if log else (0, "")
-            _stop_if_nonfinite(p, c, metrics, finite, evals, last_saved)
+            if run.on_nonfinite == "drop":
+                _drop_nonfinite(p, c, dropped, _nonfinite_checks(metrics, finite, evals, n), before, used)
+                for r, d in dropped.items():  # a dropped run's samples stay where it stopped
+                    samples[r] = d["samples"]
+            cut = _row_cut(p, dropped)
+            written = log.write(*_chunk_rows(p, c, metrics, evals, used, cut)) if log else (0, "")
+            if run.on_nonfinite == "stop":
+                _stop_if_nonfinite(p, c, metrics, finite, evals, last_saved)
             stop = devices.any_process(signals.received is not None)
             if (c + 1) % ckpt_chunks == 0 or done or stop:
                 last_saved = save(c, written)
-            last_returns = metrics["episode_return"][:n, -1]
+            last_returns = np.where(_live(n, dropped), metrics["episode_return"][:n, -1], np.nan)
+            if last_eval is not None:
+                last_eval = np.where(_live(n, dropped), last_eval, np.nan)
             rate = (int(np.mean(samples[:n])) - samples_at_start) * n / max(run_s, 1e-9)
             print(_progress_line(p, c, samples, last_returns, last_eval, rate), flush=True)
             end = c + 1
@@ -727,16 +766,20 @@ def _execute(p: Plan, signals: _Signals) -> dict:
         checkpoints.close()
         if log:
             log.close()
-    summary = _write_summary(p, last_returns, last_eval, compile_s, run_s, start, end, samples[:n])
+    summary = _write_summary(p, last_returns, last_eval, compile_s, run_s, start, end, samples[:n], dropped)
     print(
-        f"done: final return {_fmt_return(last_returns)} (mean ± std over {n} runs); "
+        f"done: final return {_fmt_return(last_returns)} (mean ± std over {int(np.sum(_live(n, dropped)))} runs"
+        f"{f', {len(dropped)} dropped' if dropped else ''}); "
         f"{int(np.mean(samples[:n])):,} samples a run in {run_s:.1f}s "
         f"({(np.mean(samples[:n]) - samples_at_start) * n / max(run_s, 1e-9):,.0f} samples/s) after {compile_s:.1f}s compile; "
         f"metrics in {os.path.join(p.out, METRICS)}",
         flush=True,
     )
     for point in summary.get("points", []):
-        print(f"  {point['label']}: final return {point['final_return_mean']:.2f} ± {point['final_return_std']:.2f}")
+        if point["final_return_mean"] is None:
+            print(f"  {point['label']}: every run dropped (not finite)")
+        else:
+            print(f"  {point['label']}: final return {point['final_return_mean']:.2f} ± {point['final_return_std']:.2f}")
     return summary
 
 
@@ -755,14 +798,14 @@ def _announce(p: Plan) -> None:
 
 def _start(p: Plan, latest: dict | None):
     """(checkpoints, carry, first chunk, metrics bytes to keep, samples a run,
-    the last saved iteration): a fresh start, or the newest intact checkpoint
-    (damaged newer ones set aside in damaged-checkpoints/)."""
+    the last saved iteration, the dropped runs): a fresh start, or the newest
+    intact checkpoint (damaged newer ones set aside in damaged-checkpoints/)."""
     checkpoints = Checkpoints(p.out, p.run.keep_checkpoints)
     if latest is None:
         if p.resuming:
             print("no checkpoint yet: starting from the beginning", flush=True)
         carry = devices.put(p.programs.init(p.configs, p.seeds), p.sharding)
-        return checkpoints, carry, 0, 0 if p.resuming else None, np.zeros(len(p.seeds), np.int64), None
+        return checkpoints, carry, 0, 0 if p.resuming else None, np.zeros(len(p.seeds), np.int64), None, {}
     carry, resume_from = _restore(p, checkpoints)
     newer = [step for step in checkpoints.all() if step > resume_from["iteration"]]
     if newer:  # the damaged ones (one process: _restore): kept aside, out of the way of the saves to come
@@ -776,7 +819,7 @@ def _start(p: Plan, latest: dict | None):
     samples = _repad(np.array(resume_from["samples"], np.int64), p.num_runs, len(p.seeds))
     print(f"resumed after iteration {resume_from['iteration']} from {checkpoints.folder}", flush=True)
     return (checkpoints, carry, resume_from["chunks_done"], resume_from["metrics_bytes"], samples,
-            resume_from["iteration"])
+            resume_from["iteration"], _dropped_runs(resume_from))
 
 
 def _stop_if_nonfinite(p: Plan, c: int, metrics: dict, finite, evals, last_saved) -> None:
@@ -793,6 +836,41 @@ def _stop_if_nonfinite(p: Plan, c: int, metrics: dict, finite, evals, last_saved
         _write_stopped(p, {"reason": "nonfinite", "what": name, "iteration": c * p.chunk + i, "seed": int(p.seeds[r])})
     raise NonFinite(f"{name} is not finite at iteration {c * p.chunk + i}, seed {p.seeds[r]}{point}; "
                     f"run stopped, {kept}. {_divergence_hint(p)}")
+
+
+def _dropped_runs(progress: dict) -> dict[int, dict]:
+    """{run: {"iteration", "what", "seed", "samples"}} of the runs a checkpoint's
+    progress record lists as dropped (on_nonfinite=drop)."""
+    return {int(d["run"]): {k: v for k, v in d.items() if k != "run"} for d in progress.get("dropped", [])}
+
+
+def _live(num_runs: int, dropped: dict) -> np.ndarray:
+    """bool [runs]: the real runs not dropped."""
+    live = np.ones(num_runs, bool)
+    live[list(dropped)] = False
+    return live
+
+
+def _drop_nonfinite(p: Plan, c: int, dropped: dict, checks: dict, before: np.ndarray, used: np.ndarray) -> None:
+    """on_nonfinite=drop: each live run with a NaN or Inf in chunk c joins
+    `dropped` at its first such iteration, with the samples it had spent
+    before it; a warning line names it.  The others go on."""
+    for r, (i, what) in sorted(_first_nonfinite_by_run(checks).items()):
+        if r in dropped:
+            continue
+        spent = int(used[r, i - 1]) if i > 0 else int(before[r])
+        dropped[r] = {"iteration": c * p.chunk + i, "what": what, "seed": int(p.seeds[r]), "samples": spent}
+        point = f" ({label(p.points[p.point_of(r)])})" if p.sweep else ""
+        warn(f"{what} is not finite at iteration {c * p.chunk + i}, seed {p.seeds[r]}{point}: "
+             f"that run is dropped (its rows end there), the others go on")
+
+
+def _row_cut(p: Plan, dropped: dict) -> np.ndarray:
+    """[runs]: the first iteration each run logs no row for (its drop; the end of the run if it is live)."""
+    cut = np.full(p.num_runs, p.num_iterations)
+    for r, d in dropped.items():
+        cut[r] = d["iteration"]
+    return cut
 
 
 def _interrupt(signals: _Signals, what: str):
@@ -833,21 +911,27 @@ def _repad(tree, num_runs: int, padded: int):
     return jax.tree.map(one, tree)
 
 
-def _final_from_rows(p: Plan):
-    """(final returns, final eval returns or None) of a finished run, read back from metrics.jsonl."""
+def _final_from_rows(p: Plan, live: np.ndarray):
+    """(final returns, final eval returns or None) of a finished run, read back
+    from metrics.jsonl: one a run, NaN for a dropped one (it logged no last row)."""
     with open(os.path.join(p.out, METRICS)) as f:
         rows = list(map(json.loads, f))
     last = max(row["iteration"] for row in rows)
-    rows = [row for row in rows if row["iteration"] == last]
-    evals = [r["eval_return"] for r in rows if "eval_return" in r]
-    return np.array([r["episode_return"] for r in rows]), (np.array(evals) if evals else None)
+    rows = [row for row in rows if row["iteration"] == last]  # the live runs', in run order
+    returns = np.full(p.num_runs, np.nan)
+    returns[live] = [r["episode_return"] for r in rows]
+    evals = None
+    if any("eval_return" in r for r in rows):
+        evals = np.full(p.num_runs, np.nan)
+        evals[live] = [r.get("eval_return", np.nan) for r in rows]
+    return returns, evals
 
 
 def _write_summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int, end: int,
-                   samples=None) -> dict:
+                   samples=None, dropped: dict | None = None) -> dict:
     """summary.json and curves.png (process 0), and the summary; chunks
     start…end ran in this process."""
-    summary = _summary(p, last_returns, last_eval, compile_s, run_s, start, end, samples)
+    summary = _summary(p, last_returns, last_eval, compile_s, run_s, start, end, samples, dropped or {})
     if jax.process_index() == 0:
         with open(os.path.join(p.out, "summary.json"), "w") as f:
             json.dump(summary, f, indent=2)
@@ -860,9 +944,10 @@ def _write_summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: fl
     return summary
 
 
-def _chunk_rows(p: Plan, c: int, metrics: dict, evals: dict | None, used: np.ndarray):
-    """metrics.jsonl rows (one an iteration and run) and TensorBoard scalars
-    (means over seeds, one series a sweep point) of chunk `c`."""
+def _chunk_rows(p: Plan, c: int, metrics: dict, evals: dict | None, used: np.ndarray, cut: np.ndarray):
+    """metrics.jsonl rows (one an iteration and run, up to the run's `cut`
+    iteration) and TensorBoard scalars (means over the seeds logged, one
+    series a sweep point) of chunk `c`."""
     rows, scalars = [], []
     swept = [{f"agent.{k}": v for k, v in point.items()} for point in p.points]
     for i in range(p.chunk):
@@ -870,6 +955,8 @@ def _chunk_rows(p: Plan, c: int, metrics: dict, evals: dict | None, used: np.nda
         step = (it + 1) * p.steps_per_update
         last = i == p.chunk - 1
         for r in range(p.num_runs):
+            if it >= cut[r]:
+                continue
             row = {"iteration": it, "env_steps": step, "samples": int(used[r, i]), "seed": int(p.seeds[r])}
             row.update(swept[p.point_of(r)])
             row.update({k: float(v[r, i]) for k, v in metrics.items()})
@@ -878,7 +965,9 @@ def _chunk_rows(p: Plan, c: int, metrics: dict, evals: dict | None, used: np.nda
             rows.append(row)
         values = {}
         for g, point in enumerate(p.points):
-            runs = p.runs_of(g)
+            runs = [r for r in range(p.num_runs)[p.runs_of(g)] if it < cut[r]]
+            if not runs:
+                continue
             suffix = f"/{label(point)}" if p.sweep else ""
             values.update({f"{k}{suffix}": float(np.mean(v[runs, i])) for k, v in metrics.items()})
             if evals is not None and last:
@@ -888,7 +977,9 @@ def _chunk_rows(p: Plan, c: int, metrics: dict, evals: dict | None, used: np.nda
 
 
 def _summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, start: int, end: int,
-             samples=None) -> dict:
+             samples, dropped: dict) -> dict:
+    """The run's summary; a dropped run's final return is null, and the means
+    and stds are over the live runs."""
     run, n = p.run, p.num_runs
     iterations_run = (end - start) * p.chunk
     summary = {
@@ -898,23 +989,33 @@ def _summary(p: Plan, last_returns, last_eval, compile_s: float, run_s: float, s
         "iterations": end * p.chunk,
         "env_steps_per_seed": end * p.chunk * p.steps_per_update,
         "samples_per_seed": None if samples is None else [int(x) for x in samples],
-        "final_return_mean": float(np.mean(last_returns)),
-        "final_return_std": float(np.std(last_returns)),
-        "final_returns": [float(x) for x in last_returns],
+        "final_return_mean": _finite_stat(np.mean, last_returns),
+        "final_return_std": _finite_stat(np.std, last_returns),
+        "final_returns": [float(x) if np.isfinite(x) else None for x in last_returns],
         "compile_seconds": compile_s,
         "run_seconds": run_s,
         "steps_per_second": iterations_run * p.steps_per_update * n / max(run_s, 1e-9),
         "resumed_at_iteration": start * p.chunk if p.resuming else None,
     }
     if last_eval is not None:
-        summary["final_eval_return_mean"] = float(np.mean(last_eval))
+        summary["final_eval_return_mean"] = _finite_stat(np.mean, last_eval)
     if p.sweep:
         summary["points"] = []
         for g, point in enumerate(p.points):
             mine = last_returns[p.runs_of(g)]
-            summary["points"].append({"label": label(point), "values": point, "final_return_mean": float(np.mean(mine)),
-                                      "final_return_std": float(np.std(mine))})
+            summary["points"].append({"label": label(point), "values": point,
+                                      "final_return_mean": _finite_stat(np.mean, mine),
+                                      "final_return_std": _finite_stat(np.std, mine)})
+    if dropped:
+        summary["dropped"] = [{"run": r, "point": {f"agent.{k}": v for k, v in p.points[p.point_of(r)].items()}, **d}
+                              for r, d in sorted(dropped.items())]
     return summary
+
+
+def _finite_stat(stat, values: np.ndarray, empty: float | None = None) -> float | None:
+    """stat (np.mean, np.std) over the finite values (the live runs'); `empty` if there are none."""
+    finite = np.asarray(values)[np.isfinite(values)]
+    return float(stat(finite)) if finite.size else empty
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,12 +124,12 @@ def load_curves(folder: str, metric: str = "episode_return", x: str = "samples")
     for row in rows:
         point = tuple(f"{k}={_fmt(row.get(k))}" for k in swept)
         groups.setdefault(point, []).append(row)
-    stopped = _stopped(folder)
+    stopped, dropped = _stopped(folder, swept)
     curves = []
     for point, group in groups.items():
         xs, ys = _align(group, metric, x)
         if xs.size:
-            curves.append(Curve(" ".join([str(agent), *fixed, *point]), xs, ys, stopped))
+            curves.append(Curve(" ".join([str(agent), *fixed, *point]), xs, ys, stopped or dropped.get(point, "")))
     if not curves:
         raise PlotError(f"no iteration of {folder} logs {metric!r} for every seed")
     if max(c.x.size for c in curves) < 2:
@@ -138,16 +138,25 @@ def load_curves(folder: str, metric: str = "episode_return", x: str = "samples")
     return curves
 
 
-def _stopped(folder: str) -> str:
-    """Why the run in `folder` stopped early, from its summary.json ("" = it did not)."""
+def _stopped(folder: str, swept: list[str]) -> tuple[str, dict[tuple, str]]:
+    """Why the run in `folder` stopped early ("" = it did not), and, for each
+    sweep point (as load_curves keys it) with runs dropped by
+    on_nonfinite=drop, which: both from its summary.json."""
     try:
         with open(os.path.join(folder, "summary.json")) as f:
-            stopped = json.load(f).get("stopped")
+            summary = json.load(f)
+        stopped, dropped = summary.get("stopped"), summary.get("dropped") or []
     except (OSError, ValueError, AttributeError):
-        return ""
-    if not isinstance(stopped, dict):
-        return ""
-    return f"stopped: {stopped.get('what', 'a value')} not finite at iteration {stopped.get('iteration', '?')}"
+        return "", {}
+    text = ""
+    if isinstance(stopped, dict):
+        text = f"stopped: {stopped.get('what', 'a value')} not finite at iteration {stopped.get('iteration', '?')}"
+    by_point: dict[tuple, list[str]] = {}
+    for d in dropped if isinstance(dropped, list) else []:
+        if isinstance(d, dict) and isinstance(d.get("point"), dict):
+            point = tuple(f"{k}={_fmt(d['point'].get(k))}" for k in swept)
+            by_point.setdefault(point, []).append(f"seed {d.get('seed', '?')} at iteration {d.get('iteration', '?')}")
+    return text, {point: "dropped: " + ", ".join(runs) for point, runs in by_point.items()}
 
 
 def bootstrap_band(y: np.ndarray, level: float = LEVEL, resamples: int = RESAMPLES,
