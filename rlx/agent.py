@@ -15,6 +15,10 @@ of functions, here a module, so each one reads top to bottom in one file):
     PRESETS: {name: {field: value}}                           the registry names it serves and what each sets
     FAMILY_DEFAULTS: {name: {env family: {field: value}}}     where one default cannot serve every env family
 
+and, where the paper evaluates otherwise than by the greedy/mean action,
+
+    eval_act(key, state, env, config, num_episodes) -> act(k, obs)   one evaluation's policy (rlx.train.evaluate)
+
 The PRNG key comes first everywhere (here, in `rlx.policies.Policy.sample`
 and in the `act(key, obs)` that `rlx.rollout` samples from).  Bad settings
 (a field outside its declaration, an env the agent cannot take) raise

@@ -59,11 +59,17 @@ def evaluate(agent: ModuleType, env, config, state, key: jax.Array, num_episodes
              deterministic: bool = True) -> dict:
     """Mean return and length of `num_episodes` fresh episodes of the agent's
     greedy (discrete) or mean (continuous) action, `agent.act(...,
-    deterministic=True)` (or of its sampled action).  A fixed `key` makes it a
+    deterministic=True)` (or of its sampled action).  An agent whose paper
+    evaluates otherwise defines `eval_act(key, state, env, config,
+    num_episodes) -> act(k, obs)`, played instead when `deterministic`
+    (HyperAgent: one sampled index an episode).  A fixed `key` makes it a
     deterministic function of the state: the runner evaluates every seed with
     its own fixed key."""
     def act(k, obs):
         return agent.act(k, state, obs, env, config, deterministic)
+
+    if deterministic and hasattr(agent, "eval_act"):
+        act = agent.eval_act(jax.random.fold_in(key, 2), state, env, config, num_episodes)
 
     traj = collect_episodes(key, env, env.default_params, act, num_episodes, horizon)
     return {"eval_return": jnp.mean(traj.episode_return), "eval_length": jnp.mean(traj.episode_length)}
