@@ -142,15 +142,22 @@ def mean_se(x: np.ndarray) -> tuple[float, float]:
     return float(x.mean()), float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else np.nan
 
 
+def _apart(stats: dict, a: str, b: str) -> bool:
+    """Whether a's mean exceeds b's by more than 2 combined s.e."""
+    se = np.hypot(np.nan_to_num(stats[a][1]), np.nan_to_num(stats[b][1]))
+    return stats[a][0] - stats[b][0] > 2 * se
+
+
 def ordering(stats: dict) -> str:
-    """Agents by mean, `>` where the gap exceeds 2 combined s.e., `≈` where not."""
+    """Agents by mean, `>` where neighbours' gap exceeds 2 combined s.e., `≈`
+    where not; then every pair so separated, since a chain of `≈` can hide a
+    gap between non-neighbours."""
     names = sorted((n for n in stats if np.isfinite(stats[n][0])), key=lambda n: -stats[n][0])
     text = LABELS[names[0]] if names else ""
     for a, b in zip(names, names[1:]):
-        gap = stats[a][0] - stats[b][0]
-        se = np.hypot(np.nan_to_num(stats[a][1]), np.nan_to_num(stats[b][1]))
-        text += (" > " if gap > 2 * se else " ≈ ") + LABELS[b]
-    return text
+        text += (" > " if _apart(stats, a, b) else " ≈ ") + LABELS[b]
+    pairs = [f"{LABELS[a]} > {LABELS[b]}" for i, a in enumerate(names) for b in names[i + 1:] if _apart(stats, a, b)]
+    return text + f" (pairs apart: {', '.join(pairs) or 'none'})"
 
 
 PROTOCOL = """\
