@@ -197,7 +197,9 @@ def test_resuming_a_finished_run_rewrites_only_its_summary(tmp_path, uninterrupt
     assert main([f"resume={done}"]) == 0  # (no devices=: this process may have started JAX already)
     assert "already complete" in capsys.readouterr().out
     summary = json.loads((done / "summary.json").read_text())
-    assert summary["final_returns"] == json.loads((uninterrupted / "summary.json").read_text())["final_returns"]
+    whole = json.loads((uninterrupted / "summary.json").read_text())
+    assert summary["final_returns"] == whole["final_returns"]
+    assert summary["samples_per_seed"] == whole["samples_per_seed"] is not None
     assert _rows(done) == _rows(uninterrupted)
 
 

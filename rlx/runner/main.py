@@ -689,7 +689,7 @@ def _execute(p: Plan, signals: _Signals) -> dict:
         if latest["chunks_done"] == p.num_chunks or np.all(np.array(latest["samples"][:n])[live] >= run.total_steps):
             print(f"{p.out} is already complete", flush=True)
             return _write_summary(p, *_final_from_rows(p, live), 0.0, 0.0, latest["chunks_done"],
-                                  latest["chunks_done"], dropped=dropped)
+                                  latest["chunks_done"], np.array(latest["samples"][:n]), dropped)
 
     t0 = time.perf_counter()
     configs = devices.put(p.configs, p.sharding)
