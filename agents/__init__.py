@@ -10,7 +10,8 @@ used.  Helpers that one family of agents shares live in `rlx.agents.shared`.
 A registry name is served by a module (AGENTS below, one line a name); the
 module's PRESETS[name] says what the name sets, and FAMILY_DEFAULTS[name]
 what changes on an env family (classic control, continuous control,
-locomotion, tabular, MinAtar) where one default cannot serve them all.
+locomotion, tabular, MinAtar), or on one named env, where one default cannot
+serve them all.
 `config(name, env)` applies the presets, then the family's defaults; the
 user's overrides come after, and the runner writes what the family set to
 config.json (`env_defaults`) and prints it.  Adding an agent is one file
@@ -82,8 +83,11 @@ def family_defaults(name: str) -> dict[str, dict]:
 
 
 def env_defaults(name: str, env) -> dict:
-    """The Config fields agent `name` sets on `env`'s family."""
-    return family_defaults(name).get(family(env), {})
+    """The Config fields agent `name` sets on `env`'s family, then those it
+    sets on that one env (a FAMILY_DEFAULTS key may name an env, where an env
+    carries its own settings: pgp on pgp_gridworld)."""
+    defaults = family_defaults(name)
+    return {**defaults.get(family(env), {}), **defaults.get(getattr(env, "name", None), {})}
 
 
 def presets(name: str) -> dict:

@@ -15,20 +15,28 @@ the pseudo-reward r = ∂F/∂λ at λ̂ by autodiff (`rlx.agents.shared.convex_
 plain policy-gradient step on r (GPOMDP with the leave-one-out baseline,
 `rlx.agents.shared.pg.episodes_gradient`).
 
-Constraints (`constraint=`): "cost" is the env's safety cost, on
-`constrained_gridworld` the hole cells: c[s, a] = −r[s, a] of the env's own
-reward and g(λ) = Σ λ c − budget.  The sign is derived from that definition
-(docs/algorithms.md notes that the official gridworld code's sign never lets the
-constraint bind).  "path" is the paper's imitation-style constraint
+Constraints (`constraint=`): "cost" is the env's safety cost,
+c[s, a] = −r[s, a] of the env's own reward, and g(λ) = Σ λ c − budget: on
+`constrained_gridworld` (rlx's map) the steps from a hole cell; on
+`pgp_gridworld` (the paper's map and cost, budget 0) 50 on a move into a hole
+and −0.1 on every other move.  The sign is derived from that definition (the
+official gridworld scripts' sign never lets the constraint bind:
+envs/tabular.py, `pgp_gridworld`).  "path" is the paper's imitation-style constraint
 ‖λ − λ_path‖₂ ≤ shift, λ_path the exact occupancy of the policy that walks
 `path` from the start; "both" imposes the two; "none" is unconstrained
 entropy maximisation.
 
-Decisions where the summary is silent: the entropy's log is taken at
-λ̂ + `occupancy_floor`, since an unvisited pair has λ̂ = 0 and an infinite
-pseudo-reward; the tabular softmax policy starts uniform; the step is plain
-SGD with a constant step size.  Tabular MDPs; `agents.pgp_deep` is the
-continuous version.
+rlx's defaults, and where they differ from the official code: the entropy's
+log is taken at λ̂ + `occupancy_floor` (1e-3; official 1e-18, which only
+matters at pairs the batch visited), GPOMDP with the leave-one-out baseline
+(official: the same reward-to-go, Σ_{k≥t} γ^k r_k, without a baseline), a
+tabular softmax that starts uniform (official: a linear layer on the one-hot
+state, i.e. a logit table plus a bias shared by the states, torch's init:
+`policy=mlp hidden=() weight_init=torch`), penalty ρ[g]₊² (official
+(ρ/2)[g]₊²: rlx's ρ is the official ρ/2); plain SGD at a constant step size
+as the official code.  On `pgp_gridworld` the defaults are the official
+protocol (FAMILY_DEFAULTS below; experiments/pgp/gridworld.py runs its grids).
+Tabular MDPs; `agents.pgp_deep` is the continuous version.
 """
 
 from __future__ import annotations
@@ -60,7 +68,12 @@ class Config(pg.PolicyConfig):
 
 
 PRESETS = {"pgp": {}}  # registry name -> the Config fields it sets
-FAMILY_DEFAULTS: dict = {}
+# On the paper's own gridworld, the official code's protocol (experiments/pgp/gridworld.py): its one-hot linear
+# policy with torch's init, REINFORCE reward-to-go without a baseline, log(λ̂ + 1e-18), the constraint "return ≥ 0"
+# (budget 0), and from its grids the step size 0.01 and ρ_official = 0.01 (rlx's penalty is ρ_official / 2).
+OFFICIAL_GRIDWORLD = {"policy": "mlp", "hidden": (), "weight_init": "torch", "estimator": "gpomdp", "baseline": "none",
+                      "occupancy_floor": 1e-18, "budget": 0.0, "lr": 0.01}
+FAMILY_DEFAULTS = {"pgp": {"pgp_gridworld": {**OFFICIAL_GRIDWORLD, "penalty": 0.005}}}
 METRICS = ("episode_return", "episode_length", "episodes", "entropy", "violation", "exact_entropy", "exact_violation",
            "transitions")
 eval_horizon = pg.eval_horizon

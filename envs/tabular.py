@@ -279,15 +279,18 @@ def deep_sea(size: int = 10, mapping_seed: int = 0, move_cost: float = 0.01, dis
     return from_arrays(P, R, init, discount, n, terminal)
 
 
-# A 6 × 6 FrozenLake-style map for constrained exploration (PGP's gridworld;
-# the paper's own map was not available, so this one is rlx's).
+# rlx's own 6 × 6 map for constrained exploration (holes scattered, no goal);
+# the PGP paper's map is `pgp_gridworld`'s.
 CONSTRAINED_GRIDWORLD = "S...../.H..H./...H../.H..../...H.H/H....."
+# The PGP paper's map (Wolf, Fatkhullin, He 2026; official code, code/gridworld/
+# Penalty_run.py `env_map`): a 2 × 2 block of holes, the goal at the far corner.
+PGP_GRIDWORLD = "S...../....../..HH../..HH../....../.....G"
 
 
 def constrained_gridworld(rows: Sequence[str] | str = CONSTRAINED_GRIDWORLD, *, hole_cost: float = 1.0,
                           discount: float = 0.95, horizon: int = 25) -> TabularMDP:
-    """The constrained-exploration gridworld of Wolf, Fatkhullin, He (2026):
-    deterministic moves (no slip) on a text map as `gridworld`'s, no goal and
+    """rlx's own constrained-exploration gridworld, after Wolf, Fatkhullin, He
+    (2026) (the paper's own map and cost are `pgp_gridworld`'s): deterministic moves (no slip) on a text map as `gridworld`'s, no goal and
     no terminal state, and hole cells 'H' that are ordinary cells whose
     occupation is the constraint's cost.  The reward is −hole_cost for every
     step taken from a hole, 0 elsewhere, so the cost table is
@@ -302,6 +305,40 @@ def constrained_gridworld(rows: Sequence[str] | str = CONSTRAINED_GRIDWORLD, *, 
     holes = np.array([c == "H" for r in rows for c in r])
     R = np.zeros(np.shape(mdp.R))
     R[holes] = -hole_cost
+    return mdp.replace(R=jnp.asarray(R, mdp.R.dtype))
+
+
+def pgp_gridworld(rows: Sequence[str] | str = PGP_GRIDWORLD, *, hole_cost: float = 50.0, step_credit: float = 0.1,
+                  discount: float = 0.99, horizon: int = 25) -> TabularMDP:
+    """The gridworld of PGP's experiments as the official code runs it
+    (Penalty_run.py, frozenlake_utility.constraint_map): FrozenLake, no slip,
+    the holes turned into floor (they do not end the episode), the goal
+    terminal, horizon 25, γ 0.99.
+
+    The constraint lives in the reward: r(s, a) = −hole_cost on the (s, a)
+    pairs that move into a hole cell and +step_credit on every other pair, and
+    the constraint is "expected discounted return ≥ 0", i.e. with c = −r and
+    budget 0 (`agents.pgp`, constraint="cost"):
+
+        g(λ) = hole_cost · Σ_{into a hole} λ − step_credit · Σ_{other} λ ≤ 0.
+
+    This is the sign-corrected constraint: the official scripts pass
+    hole_penalty = −50 to a map builder that negates it, so their
+    g = −Σ λ·map = −(50 λ_into + 0.1 λ_other) is never positive and their
+    hole-cost runs are unconstrained; the builder's own default (a positive
+    penalty) gives the g above.  hole_cost 2 is the paper's cost ablation.
+    Actions 0 up, 1 right, 2 down, 3 left (FrozenLake's order differs; the
+    policy is tabular, so nothing depends on it).
+    """
+    if isinstance(rows, str):
+        rows = [r.strip() for r in rows.replace("/", "\n").splitlines() if r.strip()]
+    mdp = gridworld([r.replace("H", ".") for r in rows], step_reward=0.0, goal_reward=0.0, discount=discount,
+                    horizon=horizon)
+    hole = np.array([c == "H" for r in rows for c in r])
+    P = np.asarray(mdp.P)
+    into_hole = np.einsum("sat,t->sa", P, hole.astype(np.float64)) > 0.5  # deterministic moves
+    into_hole &= ~np.asarray(mdp.terminal)[:, None]
+    R = np.where(into_hole, -hole_cost, step_credit)[:, :, None] * np.ones(P.shape[-1])
     return mdp.replace(R=jnp.asarray(R, mdp.R.dtype))
 
 

@@ -13,7 +13,7 @@ of functions, here a module, so each one reads top to bottom in one file):
     eval_horizon(env, config) -> int                         the length of an evaluation episode
     METRICS: tuple[str, ...]                                  the metrics `update` promises, episode_return first
     PRESETS: {name: {field: value}}                           the registry names it serves and what each sets
-    FAMILY_DEFAULTS: {name: {env family: {field: value}}}     where one default cannot serve every env family
+    FAMILY_DEFAULTS: {name: {env family or env name: {field: value}}}   where one default cannot serve every env
 
 and, where the paper evaluates otherwise than by the greedy/mean action,
 

@@ -244,3 +244,76 @@ def max_entropy_occupancy(mdp: TabularMDP, cost=None, budget=None):
     lam = occupancy_of(result.x)
     residual = rho + gamma * np.einsum("sa,sat->t", lam, P) - lam.sum(1)
     return lam, float(result.x[num_states]), float(np.max(np.abs(residual)))
+
+
+def max_entropy_occupancy_finite(mdp: TabularMDP, horizon=_MDP_HORIZON, cost=None, budget=None,
+                                 temperatures=(1e-2, 1e-3, 1e-4, 1e-5)):
+    """The finite-horizon version of `max_entropy_occupancy`, with a certificate:
+
+        max_x  H(x) = −Σ x log x,   x = Σ_{t<H} γ^t λ_t,
+        λ_t(s, a) ≥ 0 the time-t occupancies of a (time-dependent) Markov policy,
+        Σ x c ≤ budget                               (when `cost` is given).
+
+    The feasible x form a polytope, so this is a concave programme; its dual in
+    (w[s, a], μ ≥ 0) is
+
+        D(w, μ) = Σ exp(−1 − μ c − w) + V*(w) + μ·budget ≥ H*,
+
+    V*(w) the optimal H-step value of the reward γ^t w (the Lagrangian's
+    maximum over x, then over the policies).  V* is piecewise linear, so it is
+    replaced by the soft value V_τ ≥ V* (log-sum-exp backups at temperature
+    τ), which keeps D an upper bound and makes it smooth; L-BFGS-B minimises it
+    in float64 for each τ in turn (warm-started).  At the minimum the soft-greedy
+    policy's occupancy x is a point of the polytope, so H(x) is a lower bound
+    where x meets the constraint.
+
+    Returns (x, μ, upper, violation): x the soft-greedy occupancy [S, A],
+    upper = D ≥ H* at the last τ, violation = max(0, Σ x c − budget).  H* lies
+    in [H(x), upper] when violation is 0 (to rounding).  Time-dependent
+    policies can do more than the stationary ones a tabular softmax
+    represents, so H* bounds those from above.
+    """
+    import numpy as np
+    from scipy.optimize import minimize
+
+    horizon = mdp.horizon if horizon is _MDP_HORIZON else horizon
+    alive = 1.0 - np.asarray(mdp.terminal, np.float64)
+    P = np.asarray(mdp.P, np.float64) * alive[None, None, :]
+    rho, gamma = np.asarray(mdp.init, np.float64), float(mdp.discount)
+    S, A = P.shape[:2]
+    c = np.zeros((S, A)) if cost is None else np.asarray(cost, np.float64)
+    b = 0.0 if budget is None else float(budget)
+    discounts = gamma ** np.arange(horizon)
+
+    def soft_value(w, tau):
+        """V_τ(w) and its gradient, the soft-greedy policy's occupancy x."""
+        v, policies = np.zeros(S), []
+        for t in reversed(range(horizon)):
+            q = discounts[t] * w + P @ v
+            top = q.max(1, keepdims=True)
+            e = np.exp((q - top) / tau)
+            v = top[:, 0] + tau * np.log(e.sum(1))
+            policies.append(e / e.sum(1, keepdims=True))
+        d, x = rho, np.zeros((S, A))
+        for t, pi in enumerate(reversed(policies)):
+            lam = d[:, None] * pi
+            x += discounts[t] * lam
+            d = np.einsum("sa,sat->t", lam, P)
+        return rho @ v, x
+
+    def dual(z, tau):
+        w, mu = z[:-1].reshape(S, A), z[-1]
+        primal = np.exp(np.minimum(-1.0 - mu * c - w, 700.0))
+        value, x = soft_value(w, tau)
+        grad_w = x - primal
+        return primal.sum() + value + mu * b, np.append(grad_w.ravel(), b - np.sum(c * primal))
+
+    bounds = [(None, None)] * (S * A) + [(0.0, 0.0 if cost is None else None)]
+    z = np.zeros(S * A + 1)
+    for tau in temperatures:
+        result = minimize(dual, z, args=(tau,), jac=True, method="L-BFGS-B", bounds=bounds,
+                          options={"maxiter": 20_000, "maxfun": 40_000, "ftol": 1e-15, "gtol": 1e-10})
+        z = result.x
+    upper = dual(z, temperatures[-1])[0]
+    _, x = soft_value(z[:-1].reshape(S, A), temperatures[-1])
+    return x, float(z[-1]), float(upper), float(max(0.0, np.sum(x * c) - b))

@@ -81,21 +81,32 @@ class MLP(nn.Module):
     num_states: int = 0  # > 0: integer observations are one-hot encoded first
     obs_ndim: int = 1  # trailing axes of one observation, flattened (images)
     out_scale: float = 0.01  # orthogonal gain of the last layer (1.0 for a value head)
-    weight_init: str = "orthogonal"  # "orthogonal" (gains √2, out_scale: PPO's) or "xavier" (Xavier-uniform, every layer)
+    weight_init: str = "orthogonal"  # "orthogonal" (gains √2, out_scale: PPO's), "xavier" (Xavier-uniform, every
+    #   layer, zero biases) or "torch" (torch.nn.Linear's default: weights and biases U(±1/√fan_in))
 
     @nn.compact
     def __call__(self, obs):
         x = encode_obs(obs, self.num_states, self.obs_ndim)
         act = getattr(jax.nn, self.activation)
+        widths = (*self.hidden, self.out)
+        for i, width in enumerate(widths):
+            last = i == len(widths) - 1
+            x = nn.Dense(width, **self._init(x.shape[-1], last))(x)
+            if not last:
+                x = act(x)
+        return x
+
+    def _init(self, fan_in: int, last: bool) -> dict:
+        """The Dense layer's kernel_init and bias_init under `weight_init`."""
         if self.weight_init == "xavier":
-            hidden_init = out_init = nn.initializers.xavier_uniform()
-        elif self.weight_init == "orthogonal":
-            hidden_init, out_init = orthogonal(math.sqrt(2)), orthogonal(self.out_scale)
-        else:
-            raise ValueError(f"weight_init must be 'orthogonal' or 'xavier', got {self.weight_init!r}")
-        for width in self.hidden:
-            x = act(nn.Dense(width, kernel_init=hidden_init)(x))
-        return nn.Dense(self.out, kernel_init=out_init)(x)
+            return {"kernel_init": nn.initializers.xavier_uniform()}
+        if self.weight_init == "orthogonal":
+            return {"kernel_init": orthogonal(self.out_scale if last else math.sqrt(2))}
+        if self.weight_init == "torch":
+            bound = 1.0 / math.sqrt(fan_in)
+            return {"kernel_init": nn.initializers.variance_scaling(1.0 / 3.0, "fan_in", "uniform"),
+                    "bias_init": lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)}
+        raise ValueError(f"weight_init must be 'orthogonal', 'xavier' or 'torch', got {self.weight_init!r}")
 
 
 # σ never falls below 1e-6 (garage's GaussianMLPPolicy min_std, the official code of Fatkhullin et al.): the

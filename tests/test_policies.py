@@ -83,3 +83,24 @@ def test_orthogonal_init_equals_jax_without_lapack():
     hlo = jax.jit(jax.vmap(lambda k: orthogonal()(k, (64, 64)))).lower(jax.random.split(jax.random.key(0), 2)).as_text()
     assert "lapack" not in hlo.lower() and "lapack" in jax.jit(jax.vmap(
         lambda k: jax.nn.initializers.orthogonal()(k, (64, 64)))).lower(jax.random.split(jax.random.key(0), 2)).as_text().lower()
+
+
+def test_torch_init_is_uniform_within_one_over_root_fan_in():
+    """weight_init="torch" (PGP's official one-hot linear policy): kernel and
+    bias U(±1/√fan_in), as torch.nn.Linear; the bias is not zero (Xavier's is).
+    On 400 one-hot inputs × 300 outputs the sample std is within 3% of
+    bound/√3 (its s.e. is about 0.3%)."""
+    from rlx.policies import MLP
+
+    fan_in, out = 400, 300
+    params = MLP((), out, num_states=fan_in, weight_init="torch").init(jax.random.key(0), jnp.zeros((), jnp.int32))
+    kernel, bias = (np.asarray(params["params"]["Dense_0"][k]) for k in ("kernel", "bias"))
+    bound = 1.0 / math.sqrt(fan_in)
+    assert kernel.shape == (fan_in, out) and np.abs(kernel).max() <= bound and np.abs(bias).max() <= bound
+    assert abs(kernel.std() / (bound / math.sqrt(3)) - 1.0) < 0.03
+    assert abs(bias.std() / (bound / math.sqrt(3)) - 1.0) < 0.25 and np.abs(bias).max() > bound / 2
+    env = make("pgp_gridworld")
+    policy = make_policy(env, "mlp", (), weight_init="torch")
+    probs = policy.probs_table(policy.init(jax.random.key(1)), 36)
+    assert probs.shape == (36, 4) and float(jnp.abs(probs - 0.25).max()) < 0.1  # near uniform, not uniform
+    assert float(jnp.abs(probs - 0.25).max()) > 0.01

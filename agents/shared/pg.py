@@ -59,8 +59,10 @@ class PolicyConfig:
     lr: float = 0.01  # γ0, the initial step size
     discount: float | None = None  # γ; None = the env's own γ (tabular MDPs), else 0.99 [official code]
     init_log_std: float = 0.0  # Gaussian policies: initial log σ [official code: σ0 = 1]
-    weight_init: Literal["xavier", "orthogonal"] = static("xavier")  # Xavier-uniform, zero biases [official code];
-    #   orthogonal is PPO's (gain √2, last layer 0.01: a near-uniform or zero-mean first policy)
+    weight_init: Literal["xavier", "orthogonal", "torch"] = static("xavier")  # Xavier-uniform, zero biases [official
+    #   code]; orthogonal is PPO's (gain √2, last layer 0.01: a near-uniform or zero-mean first policy); torch is
+    #   torch.nn.Linear's default, U(±1/√fan_in) weights and biases (PGP's official one-hot linear policy:
+    #   policy=mlp, hidden=())
 
 
 @struct.dataclass

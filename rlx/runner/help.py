@@ -89,12 +89,14 @@ def show_help(argv: list[str], usage: str) -> int:
         except ValueError as err:
             print(f"rlx.run: error: {one_line(err)}", file=sys.stderr)
             return 2
-        where = f" on {given['env']} ({agents.family(env)} defaults applied)" if env is not None else ""
+        if env is not None:
+            own = " and its own" if getattr(env, "name", None) in agents.family_defaults(name) else ""
+        where = f" on {given['env']} ({agents.family(env)}{own} defaults applied)" if env is not None else ""
         print(f"\nagent {name}{where}: {_first_sentence(agents.get(name).__doc__)}")
         print("fields (agent.<field>=value; ~ = sweepable: sweep.agent.<field>=[v1,v2]):")
         print("\n".join(_fields_help(config, "agent.")))
         if env is None and agents.family_defaults(name):
-            print("defaults by env family (agent.<field>= overrides them):")
+            print("defaults by env family or env (agent.<field>= overrides them):")
             for fam, values in agents.family_defaults(name).items():
                 print(f"  on {fam}: " + " ".join(f"agent.{k}={v}" for k, v in values.items()))
     return 0
