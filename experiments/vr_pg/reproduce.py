@@ -219,7 +219,8 @@ def report(args) -> None:
                      f"- order at {final:.3g} probes: {ordering(late)}; paper at 2·10^7: {_paper_order(env, '2e7')}",
                      "  (`>` a gap over 2 combined s.e., `≈` within)", ""]
             tables += rows
-        absent = [LABELS[a] for a in LABELS if (a, "paper") not in jobs]
+        ran = sorted({g for _, g in jobs})  # a gradient with no job at all is simply not reported
+        absent = [f"{LABELS[a]} (gradient={g})" for g in ran for a in LABELS if (a, g) not in jobs]
         missing = f"\n- not run here (CPU time): {', '.join(absent)}." if absent else ""
         md = "\n".join([f"### {env}: mean-action evaluation return, mean ± s.e. over seeds", "",
                         PROTOCOL.format(budget="; ".join(budgets), every=EVAL_EVERY[env], missing=missing), *tables])
