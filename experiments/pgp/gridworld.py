@@ -284,33 +284,43 @@ def report(args) -> None:
     plot(jobs, refs)
 
 
+PLOTTED = {"penalty": {"lr": 0.01, "penalty": 0.01}, "pdpg": {"lr": 0.05, "dual_lr": 0.001},
+           "unconstrained": {"lr": 0.01}}  # the defaults on pgp_gridworld (agents.pgp, agents.pdpg), in official values
+
+
 def plot(jobs: dict, refs: dict) -> None:
-    """Exact entropy and violation against iterations, PGP's best-entropy feasible setting and PDPG's, a panel a N."""
+    """Exact entropy and violation against iterations at the defaults' settings (PLOTTED), a panel a N, with the
+    references of the cost-50 problem and PGP's own target at its ρ."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(2, len(EPISODES), figsize=(5 * len(EPISODES), 7), squeeze=False)
+    ref, target = refs.get("penalty", {}), refs.get("penalty", {}).get("penalised", {}).get("0.01")
     for col, episodes in enumerate(EPISODES):
-        for experiment, style in (("penalty", "-"), ("pdpg", "--"), ("unconstrained", ":")):
+        for experiment, style, color in (("penalty", "-", "C0"), ("pdpg", "--", "C1"), ("unconstrained", ":", "C2")):
             row = jobs.get((experiment, episodes))
             if row is None:
                 continue
-            entropy, violation = np.asarray(row["exact_entropy"]), np.asarray(row["exact_violation"])
-            feasible = (violation[:, :, -1] <= 1e-3).mean(1)
-            score = np.where(feasible >= 0.5, entropy[:, :, -1].mean(1), -np.inf)
-            best = int(np.argmax(score)) if np.isfinite(score).any() else int(np.argmax(entropy[:, :, -1].mean(1)))
+            wanted = [PLOTTED[experiment][f] for f in row["fields"]]
+            i = next(k for k, setting in enumerate(row["settings"]) if np.allclose(setting, wanted))
+            entropy, violation = np.asarray(row["exact_entropy"])[i], np.asarray(row["exact_violation"])[i]
             x = row["every"] * np.arange(1, entropy.shape[-1] + 1)
-            label = f"{experiment} " + ", ".join(f"{f}={v:g}" for f, v in zip(row["fields"], row["settings"][best]))
-            axes[0, col].plot(x, entropy[best].mean(0), style, label=label)
-            axes[1, col].plot(x, violation[best].mean(0), style, label=label)
-        for name, ls in (("markov_upper", "k-"), ("stationary", "k--")):
-            if "penalty" in refs:
-                axes[0, col].axhline(refs["penalty"][name], color="k", ls=ls[1:], lw=0.8, label=f"{name} (cost 50)")
-        axes[0, col].set_title(f"N = {episodes} episodes an iteration")
+            label = f"{row['agent']} ({experiment}) " + ", ".join(f"{f}={v:g}" for f, v in zip(row["fields"], wanted))
+            axes[0, col].plot(x, entropy.mean(0), style, color=color, label=label)
+            axes[1, col].plot(x, violation.mean(0), style, color=color, label=label)
+        if ref:
+            axes[0, col].axhline(ref["markov_upper"], color="k", lw=0.8, label="H*_Markov (cost 50)")
+            axes[0, col].axhline(ref["stationary"], color="k", ls="--", lw=0.8, label="H_stationary (cost 50)")
+        if target:
+            axes[0, col].axhline(target["entropy"], color="C3", ls="-.", lw=0.8, label="PGP's target at ρ 0.01")
+            axes[1, col].axhline(target["violation"], color="C3", ls="-.", lw=0.8, label="PGP's target at ρ 0.01")
+        axes[0, col].set_title(f"N = {episodes} episodes an iteration (mean of the seeds)")
         axes[0, col].set_ylabel("exact occupancy entropy")
         axes[1, col].set_ylabel("exact violation max(0, g)")
+        axes[1, col].set_yscale("symlog", linthresh=0.1)
+        axes[1, col].set_ylim(bottom=0)
         axes[1, col].set_xlabel("iteration")
         axes[0, col].legend(fontsize=6)
     fig.tight_layout()
