@@ -27,8 +27,8 @@ envs/tabular.py, `pgp_gridworld`).  "path" is the paper's imitation-style constr
 entropy maximisation.
 
 rlx's defaults, and where they differ from the official code: the entropy's
-log is taken at λ̂ + `occupancy_floor` (1e-3; official 1e-18, which only
-matters at pairs the batch visited), GPOMDP with the leave-one-out baseline
+log is taken at λ̂ + `occupancy_floor` (1e-3; official 1e-18, in effect none:
+the pseudo-reward is only read at pairs the batch visited, where λ̂ > 0), GPOMDP with the leave-one-out baseline
 (official: the same reward-to-go, Σ_{k≥t} γ^k r_k, without a baseline), a
 tabular softmax that starts uniform (official: a linear layer on the one-hot
 state, i.e. a logit table plus a bias shared by the states, torch's init:
