@@ -20,12 +20,19 @@ FAMILIES = {"classic": "cartpole", "control": "pendulum", "locomotion": "hopper"
 
 
 def test_env_defaults_name_real_fields_of_real_agents():
+    """A FAMILY_DEFAULTS key is an env family or a registered env's name, and
+    its fields are the agent's; an env's own defaults reach its config."""
+    from rlx.envs import REGISTRY
+
     for name in agents.names():
         by_family = agents.family_defaults(name)
         fields = set(agents.get(name).Config.__dataclass_fields__)
         for fam, values in by_family.items():
-            assert fam in FAMILIES, (name, fam)
+            assert fam in FAMILIES or fam in REGISTRY, (name, fam)
             assert set(values) <= fields, (name, fam, set(values) - fields)
+            if fam in REGISTRY:
+                config = agents.config(name, make(fam))
+                assert all(getattr(config, k) == v for k, v in values.items()), (name, fam)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
