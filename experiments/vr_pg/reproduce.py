@@ -169,9 +169,10 @@ Hessian batch ≥ 32 steps and none at t = 0; horizon Walker 1,000, Reacher 50; 
 feature baseline fitted on the previous batch; γ = 0.99.
 
 Deviations, each with its reason:
-- physics: Brax `spring`, not MuJoCo (mujoco-py), for CPU time: one short `generalized` run (npg_igt, walker2d,
-  5 seeds) went at 629 samples/s against 9,502 for spring's. These were single unpaired runs under different
-  load, so they show the order of magnitude only, not a measured ratio.  Brax's reward scales differ from Gym's
+- physics: Brax `spring`, not MuJoCo (mujoco-py), for CPU time: `generalized`, the closest to MuJoCo here, is 3.3×
+  slower on Walker (backends.py: npg_igt, 2 seeds, median of 3 alternating pairs, 3.2–3.7; results/backends.json),
+  which would make the five Walker agents at 2·10^6 probes about 4.5 h of this CPU; the ordering on generalized
+  is not measured.  Brax's reward scales differ from Gym's
   (Brax walker2d's healthy reward starts an untrained policy at 200–400), so returns compare in ordering and
   shape, not in value.
 - budget and seeds: {budget} (the paper: 2·10^7), for CPU time; seeds as in the seeds column (the paper's are
