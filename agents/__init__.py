@@ -90,6 +90,13 @@ def env_defaults(name: str, env) -> dict:
     return {**defaults.get(family(env), {}), **defaults.get(getattr(env, "name", None), {})}
 
 
+def defaults_scope(name: str, env) -> str:
+    """Where agent `name`'s defaults on `env` come from, for messages:
+    "tabular", or "tabular and pgp_gridworld" where the env has its own."""
+    own = getattr(env, "name", None)
+    return family(env) + (f" and {own}" if own in family_defaults(name) else "")
+
+
 def presets(name: str) -> dict:
     """The Config fields the registry name sets (n_harpg: normalized, lr)."""
     return dict(get(name).PRESETS[name])

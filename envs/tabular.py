@@ -134,6 +134,13 @@ _MOVES = {UP: (-1, 0), RIGHT: (0, 1), DOWN: (1, 0), LEFT: (0, -1)}
 DEFAULT_GRIDWORLD = "S...#/.#.../...#G"
 
 
+def map_rows(rows: Sequence[str] | str):
+    """A text map's rows: given as a list, or one string with rows separated by newlines or '/'."""
+    if isinstance(rows, str):
+        return [r.strip() for r in rows.replace("/", "\n").splitlines() if r.strip()]
+    return rows
+
+
 def gridworld(
     rows: Sequence[str] | str = DEFAULT_GRIDWORLD,
     *,
@@ -156,8 +163,7 @@ def gridworld(
     2 down, 3 left.  With `slip` > 0 the move goes to each perpendicular
     direction with probability slip/2.
     """
-    if isinstance(rows, str):
-        rows = [r.strip() for r in rows.replace("/", "\n").splitlines() if r.strip()]
+    rows = map_rows(rows)
     if not isinstance(rows, (list, tuple)) or not rows or not all(isinstance(r, str) and r for r in rows):
         raise ValueError(f"a gridworld map is rows of text like 'S..../.#.G', got {rows!r}")
     height, width = len(rows), len(rows[0])
@@ -296,8 +302,7 @@ def constrained_gridworld(rows: Sequence[str] | str = CONSTRAINED_GRIDWORLD, *, 
     step taken from a hole, 0 elsewhere, so the cost table is
     c[s, a] = −r[s, a] and Σ λ c = −J (`rlx.exact`).
     """
-    if isinstance(rows, str):
-        rows = [r.strip() for r in rows.replace("/", "\n").splitlines() if r.strip()]
+    rows = map_rows(rows)
     if any("G" in r for r in rows):
         raise ValueError("the constrained gridworld has no goal: use '.', 'S', '#' and 'H'")
     mdp = gridworld([r.replace("H", ".") for r in rows], step_reward=0.0, goal_reward=0.0, discount=discount,
@@ -330,15 +335,14 @@ def pgp_gridworld(rows: Sequence[str] | str = PGP_GRIDWORLD, *, hole_cost: float
     Actions 0 up, 1 right, 2 down, 3 left (FrozenLake's order differs; the
     policy is tabular, so nothing depends on it).
     """
-    if isinstance(rows, str):
-        rows = [r.strip() for r in rows.replace("/", "\n").splitlines() if r.strip()]
+    rows = map_rows(rows)
     mdp = gridworld([r.replace("H", ".") for r in rows], step_reward=0.0, goal_reward=0.0, discount=discount,
                     horizon=horizon)
     hole = np.array([c == "H" for r in rows for c in r])
     P = np.asarray(mdp.P)
     into_hole = np.einsum("sat,t->sa", P, hole.astype(np.float64)) > 0.5  # deterministic moves
     into_hole &= ~np.asarray(mdp.terminal)[:, None]
-    R = np.where(into_hole, -hole_cost, step_credit)[:, :, None] * np.ones(P.shape[-1])
+    R = np.broadcast_to(np.where(into_hole, -hole_cost, step_credit)[:, :, None], P.shape)  # R[s, a, s']
     return mdp.replace(R=jnp.asarray(R, mdp.R.dtype))
 
 

@@ -217,15 +217,18 @@ def test_finite_horizon_optimum_is_certified_and_is_the_infinite_one_in_the_limi
     assert _entropy(free) > upper + 0.02 and free_upper >= _entropy(free)  # power: without μ* the free optimum wins
 
 
-@pytest.mark.parametrize("name, max_violation, min_entropy", [("pgp", 30.0, 33.0), ("pdpg", 0.5, 30.0)])
+@pytest.mark.parametrize("name, max_violation, min_entropy", [("pgp", 30.0, 32.0), ("pdpg", 0.5, 20.0)])
 def test_defaults_learn_on_the_papers_gridworld(name, max_violation, min_entropy):
     """The defaults on pgp_gridworld (the official protocol; PGP lr 0.01 and
     ρ_official 0.01, PDPG lr 0.05 and η_μ 0.001; N 24): the near-uniform first
     policy violates the hole constraint by 90–100.  After 300 iterations PGP is
-    below 30 (measured 9.5 and 9.9: its penalty optimum at this ρ sits at 8.4)
-    with entropy above 33 (measured 34.6), PDPG is feasible (measured 0 from
-    iteration 200) with entropy above 30 (measured 32.3 and 32.8); a collapsed,
-    feasible policy has −69, the best stationary feasible one 34.9."""
+    below 30 (measured 9.5 and 9.9; 10.2 at most over the experiment's 10
+    seeds: its penalty optimum at this ρ sits at 8.4) with entropy above 32
+    (measured 34.6; 34.2 at least over 10 seeds), PDPG is feasible (measured 0
+    from iteration 200, on all 10 seeds) with entropy above 20 (measured 32.3
+    and 32.8; 26.5 at least over 10 seeds): thresholds no seed came near, far
+    above a collapsed feasible policy's −69 (the best stationary feasible one
+    has 34.9)."""
     env = make("pgp_gridworld")
     config = agents.config(name, env)
     _, metrics = jax.jit(jax.vmap(make_train(agents.get(name), env, config, 300)))(jax.random.split(jax.random.key(0), 2))

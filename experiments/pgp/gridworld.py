@@ -65,8 +65,6 @@ LRS = (1e-3, 1e-2, 1e-1)
 PDPG_RATES = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0)
 EMPTY_MAP = "S...../....../....../....../....../.....G"
 EVERY = 100  # checkpoint spacing, iterations [official: checkpoint_step=100]
-OFFICIAL = {"baseline": "none", "occupancy_floor": 1e-18, "budget": 0.0, "policy": "mlp", "hidden": (),
-            "weight_init": "torch", "estimator": "gpomdp"}
 # experiment -> agent, env kwargs, fixed agent fields, the grid {field: official values}, how a value maps to rlx's
 EXPERIMENTS = {
     "penalty": ("pgp", {}, {}, {"lr": LRS, "penalty": (5e-4, 1e-3, 5e-3, 1e-2)}),
@@ -86,7 +84,8 @@ def rlx_value(field: str, official: float) -> float:
 def job_config(experiment: str, episodes: int):
     name, env_kwargs, fixed, grid = EXPERIMENTS[experiment]
     env = make("pgp_gridworld", **env_kwargs)
-    config = agents.config(name, env).replace(**OFFICIAL, **fixed, num_envs=episodes)
+    config = agents.config(name, env).replace(**fixed, num_envs=episodes)  # the official protocol: pgp_gridworld's
+    #   defaults (agents.pgp.OFFICIAL_GRIDWORLD); the grid sets lr, ρ and η_μ
     return name, env, config, grid
 
 

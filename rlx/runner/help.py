@@ -89,9 +89,7 @@ def show_help(argv: list[str], usage: str) -> int:
         except ValueError as err:
             print(f"rlx.run: error: {one_line(err)}", file=sys.stderr)
             return 2
-        if env is not None:
-            own = " and its own" if getattr(env, "name", None) in agents.family_defaults(name) else ""
-        where = f" on {given['env']} ({agents.family(env)}{own} defaults applied)" if env is not None else ""
+        where = f" on {given['env']} ({agents.defaults_scope(name, env)} defaults applied)" if env is not None else ""
         print(f"\nagent {name}{where}: {_first_sentence(agents.get(name).__doc__)}")
         print("fields (agent.<field>=value; ~ = sweepable: sweep.agent.<field>=[v1,v2]):")
         print("\n".join(_fields_help(config, "agent.")))

@@ -793,8 +793,8 @@ def _announce(p: Plan) -> None:
     )
     if p.env_defaults:
         applied = " ".join(f"agent.{k}={v}" for k, v in p.env_defaults.items())
-        own = f" and for {run.env}" if getattr(p.env, "name", None) in agents.family_defaults(run.agent) else ""
-        print(f"rlx.run: {run.agent}'s defaults for {agents.family(p.env)} envs{own}: {applied}", flush=True)
+        print(f"rlx.run: {run.agent}'s defaults for {agents.defaults_scope(run.agent, p.env)} envs: {applied}",
+              flush=True)
 
 
 def _start(p: Plan, latest: dict | None):
