@@ -32,6 +32,17 @@ truncation bootstraps from the final observation, a termination cuts), with
 a' drawn from π_t at s'; the critic starts each iteration from its last
 average (`warm_critic`) instead of w_0, inside the same ball around w_0.
 
+Gradient clipping, which the abstract names beside averaging and weight decay: rlx
+clips by projection, as the reconstruction reads Algorithms 2–3 — each critic
+neuron onto ‖w_i − w_{0,i}‖ ≤ R/√m, the compatible step's estimate onto
+‖u‖ ≤ ρ (`natural_radius`) — and has no other clipping; whether the paper's
+clipping is exactly these projections could not be checked (its full text was
+not readable here).  The weight decay is the (1 − ηλ) in the actor step.
+
+Samples: on a tabular MDP every iteration draws (critic_steps + natural_steps)
+× batch transitions from the generative model (128,000 at the defaults) and
+logs N episodes; `transitions` counts both.
+
 Decisions where the reconstruction is silent: SGD steps use minibatches of
 `batch` samples (the single-sample SGD with a smaller variance), and only the
 last half of the iterates is averaged (`average_tail`; averaging from the
@@ -79,12 +90,15 @@ class Config:
 
 
 PRESETS = {"nac": {}}  # registry name -> the Config fields it sets
+# The reconstruction's own form, beside rlx's tuned defaults (experiments/nac/width.py runs both): every
+# iterate averaged, the compatible step fitting Q̂ itself, one sample an SGD step.
+PAPER_FORM = {"average_tail": 0.0, "centered": False, "batch": 1}
 # On rollouts (not a tabular MDP's generative model): a narrower network, short SGD loops, λ 0.05, η 10
 # (chosen on cartpole: docs/algorithms.md, "Entropy-regularised neural NAC").
 ROLLOUTS = {"width": 256, "critic_steps": 200, "natural_steps": 200, "num_envs": 8, "num_steps": 64,
             "actor_lr": 10.0, "temperature": 0.05, "critic_lr": 1.0}
 FAMILY_DEFAULTS = {"nac": {"classic": ROLLOUTS, "minatar": ROLLOUTS}}
-METRICS = ("episode_return", "transitions")  # on a tabular MDP also soft_J (exact J_λ) and critic_error
+METRICS = ("episode_return", "transitions")  # on a tabular MDP also soft_J (exact J_λ), critic_error, drift
 
 
 def eval_horizon(env, config: Config) -> int:
@@ -155,9 +169,15 @@ def probs_table(theta, num_states: int, num_actions: int) -> jax.Array:
     return jax.nn.softmax(network(theta, _pair_one_hot(jnp.arange(num_states), num_states, num_actions)), -1)
 
 
+def generative_samples(config: Config) -> int:
+    """Tabular: the (s, a, s', a') draws of the critic's and the compatible
+    step's SGD, each one call of the generative model."""
+    return (config.critic_steps + config.natural_steps) * config.batch
+
+
 def env_steps_per_update(env, config: Config) -> int:
-    if _tabular(env):
-        return config.num_envs * episode_horizon(env, config.horizon)
+    if _tabular(env):  # the generative model's draws and the logged episodes
+        return generative_samples(config) + config.num_envs * episode_horizon(env, config.horizon)
     return config.num_envs * config.num_steps
 
 
@@ -294,7 +314,9 @@ def update(key, state: State, env, config: Config):
                    "soft_J": exact.soft_J(mdp, probs_table(theta, mdp.num_states, mdp.num_actions), lam),
                    # occupancy-weighted |Q̂ − Q_λ^{π_t}|: what the natural-gradient step sees
                    "critic_error": jnp.sum(exact.occupancy(mdp, old_probs, horizon=None) * (1.0 - mdp.discount)
-                                           * jnp.abs(q_hat - exact.soft_q_values(mdp, old_probs, lam)))}
+                                           * jnp.abs(q_hat - exact.soft_q_values(mdp, old_probs, lam))),
+                   # the lazy regime the analysis assumes: the largest neuron's move from its start
+                   "drift": jnp.max(jnp.linalg.norm(theta - state.theta0, axis=-1))}
     return new, metrics
 
 
@@ -314,7 +336,8 @@ def _tabular_data(key, state: State, env, config: Config):
 
     traj = collect_episodes(key, env, mdp, _sampler(env, state.theta), config.num_envs,
                             episode_horizon(env, config.horizon))
-    metrics = {"episode_return": jnp.mean(traj.episode_return), "transitions": jnp.sum(traj.mask)}
+    metrics = {"episode_return": jnp.mean(traj.episode_return),
+               "transitions": jnp.sum(traj.mask) + generative_samples(config)}  # every sample, drawn or logged
     return draw, metrics, state
 
 

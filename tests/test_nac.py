@@ -60,9 +60,24 @@ def test_approaches_the_soft_optimum_closer_when_wider(mdp, wide):
     assert distance.max() < 0.03, distance
     assert np.all(np.abs(J[:, -1] - optimum) < 0.01), (J[:, -1], optimum)
     assert float(np.max(metrics["critic_error"][:, -1])) < 0.05
-    # the approximation error of the reconstruction's own target Q̂ shrinks with the width
-    narrow, wider = (_runs(mdp, 10, seeds=1, width=m, centered=False)[0][0] for m in (128, 2048))
-    assert narrow > 1.5 * wider, (narrow, wider)
+    # the approximation error of the reconstruction's own target Q̂ shrinks with the width, and so does each
+    # neuron's move from its start (the lazy regime; ∝ 1/√m would be 4× from 128 to 2048)
+    narrow, wider = (_runs(mdp, 10, seeds=1, width=m, centered=False) for m in (128, 2048))
+    assert narrow[0][0] > 1.5 * wider[0][0], (narrow[0], wider[0])
+    drift = [float(run[3]["drift"][0, -1]) for run in (narrow, wider)]
+    assert drift[0] > 2.5 * drift[1], drift
+
+
+def test_every_sample_is_counted(mdp, wide):
+    """An iteration draws (critic_steps + natural_steps) × batch = 128,000
+    samples from the generative model besides its logged episodes; the
+    runner's count (env_steps_per_update) bounds them all."""
+    config = agents.config("nac")
+    drawn = (config.critic_steps + config.natural_steps) * config.batch
+    assert nac.generative_samples(config) == drawn == 128_000
+    logged = np.asarray(wide[3]["transitions"]) - drawn
+    assert np.all(logged >= config.num_envs) and np.all(logged <= config.num_envs * int(mdp.horizon)), logged
+    assert nac.env_steps_per_update(tabular.TabularEnv(mdp), config) == drawn + config.num_envs * int(mdp.horizon)
 
 
 def test_regularised_value_is_non_decreasing(mdp, wide):

@@ -51,6 +51,13 @@ def test_dual_spends_delta_over_all_dimensions():
     spent = jnp.sum(jnp.abs(jnp.cumsum(goal - probs, -1)), -1).sum(-1).mean()
     assert abs(float(spent) - 0.3) < 1e-4, float(spent)
     assert float(beta) > 0
+    assert float(wpo_deep.transport(goal, probs, "index")) == pytest.approx(float(spent), rel=1e-5)
+    # δ per dimension: the same region from δ = 0.1 on each of the 3 dimensions
+    per_dim, _ = wpo_deep.target(probs, adv, cost, config.replace(delta=0.1, delta_per_dimension=True), 0)
+    assert float(wpo_deep.transport(per_dim, probs, "index")) == pytest.approx(0.3, abs=1e-4)
+    # total variation for the 0/1 cost
+    assert float(wpo_deep.transport(goal, probs, "zero_one")) == pytest.approx(
+        float(0.5 * jnp.abs(goal - probs).sum(-1).sum(-1).mean()), rel=1e-6)
 
 
 @pytest.mark.parametrize("name", ["wpo_deep"])
