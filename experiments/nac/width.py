@@ -2,7 +2,7 @@
 regularised optimum against the network width m, and each neuron's drift
 from its initial weights (Cayci, He, Srikant, TMLR 2024).
 
-    python experiments/nac/width.py                   # m = 128 … 8192, 8 seeds, both forms (≈ 40 min, 2 cores)
+    python experiments/nac/width.py                   # m = 128 … 8192, 8 seeds, both forms (≈ 70 min, 2 cores)
     python experiments/nac/width.py --widths 128 512 --seeds 2   # a smoke run
 
 The paper is theory only: no experiment of its own to reproduce.  What this

@@ -1,7 +1,7 @@
 """Deep WPO's trust region on halfcheetah: the score and the transport each
 update spends, for δ from the earlier default 0.02 up.
 
-    python experiments/wpo/delta_sweep.py                     # δ ∈ {0.02, 0.12, 0.5}, 2 seeds, 10⁶ steps (≈ 35 min, 2 cores)
+    python experiments/wpo/delta_sweep.py                     # δ ∈ {0.02, 0.12, 0.5}, 2 seeds, 10⁶ steps (≈ 40 min, 2 cores)
     python experiments/wpo/delta_sweep.py --deltas 0.02 --steps 100000   # a smoke run
 
 Why (issue 21): `wpo_deep` at its earlier locomotion default (δ = 0.02 for the sum

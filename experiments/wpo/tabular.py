@@ -2,7 +2,7 @@
 the Taxi / NChain / CliffWalking figure and the NChain sample-size figure),
 seeds vmapped, beside the numbers read from the authors' logs.
 
-    python experiments/wpo/tabular.py                 # both parts, 10 seeds (≈ 25 min, 2 cores)
+    python experiments/wpo/tabular.py                 # both parts, 10 seeds (≈ 65 min, 2 cores)
     python experiments/wpo/tabular.py --part samples  # one part
     python experiments/wpo/tabular.py --quick         # 2 seeds, a tenth of the iterations: a smoke run
 
