@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from rlx import exact
+from rlx import estimators, exact
 from rlx.agents.shared import trust
 from rlx.fields import ConfigError, static
 from rlx.rollout import collect_episodes, episode_discount, episode_horizon
@@ -186,23 +186,12 @@ def act(key, state: State, obs, env, config: Config, deterministic: bool = True)
     return jax.random.categorical(key, jnp.log(state.probs[obs])).astype(jnp.int32)
 
 
-def returns_to_go(traj, discount) -> jax.Array:
-    """G_t = r_t + γ G_{t+1} inside each episode, [N, H]; 0 after it ends."""
-    def back(g_next, x):
-        reward, m = x
-        g = m * (reward + discount * g_next)
-        return g, g
-
-    _, g = jax.lax.scan(back, jnp.zeros(traj.mask.shape[0]), (traj.reward.T, traj.mask.T), reverse=True)
-    return g.T
-
-
 def sampled_advantages(traj, values, num_states: int, num_actions: int, discount, normalize: bool = True):
     """A(s, a) and w(s) from episodes: A_t = G_t − V̂(s_t) (`values` [N, H]),
     standardised over the batch, averaged per (s, a) (0 where unvisited);
     w = discounted visits per episode."""
     mask = traj.mask.reshape(-1)
-    sample_adv = (returns_to_go(traj, discount) - values).reshape(-1)
+    sample_adv = (estimators.restarted_returns(traj, discount) - values).reshape(-1)
     if normalize:  # (A − mean)/(std + 1e-6) over the batch's steps
         count = jnp.maximum(jnp.sum(mask), 1.0)
         mean = jnp.sum(mask * sample_adv) / count
@@ -253,7 +242,7 @@ def update(key: jax.Array, state: State, env, config: Config):
     else:  # "sampled": V̂ as it stands, then fitted on this batch and the previous one
         adv, weights = sampled_advantages(traj, value_apply(value, traj.obs), mdp.num_states, mdp.num_actions,
                                           discount, config.normalize)
-        batch = (traj.obs.reshape(-1), returns_to_go(traj, discount).reshape(-1), traj.mask.reshape(-1))
+        batch = (traj.obs.reshape(-1), estimators.restarted_returns(traj, discount).reshape(-1), traj.mask.reshape(-1))
         both = jax.tree.map(lambda x, y: jnp.concatenate([x, y]), batch, previous)
         value, value_opt = fit_value(value_key, value, value_opt, *both, jnp.sum(batch[2]).astype(jnp.int32),
                                      config)
