@@ -43,9 +43,9 @@ def test_exact_advantages_reach_the_optimum(cliff, name, changes):
 
 def test_sampled_advantages_reach_near_the_optimum_of_nchain():
     """The default agent with one 1000-step episode an iteration, as the
-    authors' NChain runs: the mean over 8 seeds within 2.5 of the optimum
-    25.50 after 100 iterations (measured 24.2, seeds 22.2–25.4), from the
-    uniform policy's 12.05."""
+    authors' NChain runs: the mean over 8 seeds within 3.5 of the optimum
+    25.50 after 100 iterations (measured 24.11 ± 0.39 s.e., seeds 22.2–25.4:
+    5 s.e. above the line), from the uniform policy's 12.05."""
     env = make("nchain")
     optimum = float(exact.optimal_J(env.default_params, horizon=None))
     config = agents.config("wpo").replace(num_envs=1)
@@ -53,7 +53,7 @@ def test_sampled_advantages_reach_near_the_optimum_of_nchain():
         jax.random.split(jax.random.key(0), 8))
     J = np.asarray(metrics["J"])
     assert J[:, 0].mean() < optimum - 8, J[:, 0]
-    assert J[:, -1].mean() > optimum - 2.5, (J[:, -1], optimum)
+    assert J[:, -1].mean() > optimum - 3.5, (J[:, -1], optimum)
 
 
 def _episode(states, actions, rewards):
