@@ -42,6 +42,7 @@ AGENTS: dict[str, str | ModuleType] = {
     "dqn": "hyperagent",  # ε-greedy double DQN
     "pgp": "pgp",  # tabular: constrained occupancy-entropy exploration
     "pdpg": "pdpg",  # its primal-dual baseline
+    "vr_pdpg": "vr_pdpg",  # its variance-reduced primal-dual baseline
     "pgp_deep": "pgp_deep",  # continuous: Gaussian-mixture occupancy density
     "wpo_deep": "wpo_deep",  # networks; continuous actions discretised per dimension
     "spo_deep": "wpo_deep",

@@ -9,7 +9,7 @@ a policy-gradient step on the pseudo-reward ∂L/∂λ at λ̂ (as PGP's, `agent
 and projected dual ascent on the constraint, μ ← max(0, μ + η_μ g(λ̂)).  With
 constraints written g ≤ 0 this is the reference's "μ ← max(0, μ − η_μ g)" for a
 constraint written g ≥ 0: μ grows while the constraint is violated.  The
-variance-reduced version of Ying et al. is not built.
+variance-reduced version of Ying et al. is `agents.vr_pdpg`.
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ class Config:
     delta: float = 0.02  # δ over the batch's states, summed over action dimensions [rlx's choice: experiments/wpo]
     delta_per_dimension: bool = static(False)  # True: δ is each action dimension's, the region D·δ
     beta: float = 1.0  # β for "fixed" and "decay"
+    warm_start: bool = static(True)  # SPO's dual searched from the last β (16 log-bisections), not cold (40)
     lam: float = 5.0  # SPO's λ [authors' Taxi run: 5.5]
     lr: float = 1e-3  # Adam, both networks [authors' code: 1e-2]
     max_grad_norm: float = 0.5
@@ -88,7 +89,12 @@ METRICS = ("episode_return", "actor_loss", "critic_loss", "entropy", "beta", "tr
 eval_horizon = env_time_limit
 
 
-State = onpolicy.State  # params {"policy", "q"}, opt_state {"policy", "q"}, obs_stats, envs, t
+@struct.dataclass
+class State(onpolicy.State):
+    """onpolicy.State (params {"policy", "q"}, opt_state {"policy", "q"},
+    obs_stats, envs, t) and the last iteration's β (0 before the first)."""
+
+    beta: jax.Array
 
 
 @struct.dataclass
@@ -167,7 +173,8 @@ def init(key, env, config: Config) -> State:
     opt = _optimizer(config)
     opt_state = {name: opt.init(p) for name, p in params.items()}  # one Adam a network: no momentum leaks across
     return State(params=params, opt_state=opt_state, obs_stats=ObsStats.create(shape, dtype),
-                 envs=onpolicy.reset(k_env, env, config.num_envs), t=jnp.zeros((), jnp.int32))
+                 envs=onpolicy.reset(k_env, env, config.num_envs), t=jnp.zeros((), jnp.int32),
+                 beta=jnp.zeros((), jnp.float32))
 
 
 def _heads(env, config: Config, net: str, params, obs):
@@ -204,7 +211,7 @@ def _minibatch_epochs(key, params, opt_state, name, data, loss, config: Config):
     return {**params, name: sub}, {**opt_state, name: sub_state}, jnp.mean(losses)
 
 
-def target(probs, adv, cost, config: Config, t):
+def target(probs, adv, cost, config: Config, t, warm_beta=None):
     """The closed-form trust-region step of probs/adv [B, D, K] and its β.
 
     The dual weights every (state, dimension) row by 1/B, so the trust region
@@ -214,7 +221,7 @@ def target(probs, adv, cost, config: Config, t):
     if config.delta_per_dimension:
         config = config.replace(delta=config.delta * dims)
     goal, beta = trust.step(probs.reshape(-1, choices), adv.reshape(-1, choices), cost,
-                            jnp.full((batch * dims,), 1.0 / batch), config, t)
+                            jnp.full((batch * dims,), 1.0 / batch), config, t, warm_beta)
     return goal.reshape(probs.shape), beta
 
 
@@ -265,7 +272,7 @@ def update(key, state: State, env, config: Config):
     q = q_of(params, x)
     adv = q - jnp.sum(probs * q, -1, keepdims=True)
     adv = adv / (jnp.std(adv) + 1e-8)
-    goal, beta = target(probs, adv, _cost(config, acts), config, state.t)
+    goal, beta = target(probs, adv, _cost(config, acts), config, state.t, state.beta if config.warm_start else None)
     goal = jax.lax.stop_gradient(goal)
 
     # 5. fit π_θ to the target
@@ -284,4 +291,4 @@ def update(key, state: State, env, config: Config):
                "transport": transport(probs_of(params, x), probs, _cost_kind(config, acts)),
                "actor_loss": actor_loss, "entropy": entropy, "transitions": jnp.asarray(x.shape[0], jnp.float32)}
     return State(params=params, opt_state=opt_state, obs_stats=stats.update(tr.obs, config.normalize_obs), envs=envs,
-                 t=state.t + 1), metrics
+                 t=state.t + 1, beta=jnp.asarray(beta, jnp.float32)), metrics

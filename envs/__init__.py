@@ -6,6 +6,7 @@
     env = make("cliffwalking", horizon=100)      # native tabular MDP
     env = make("toytext:FrozenLake-v1", is_slippery=False)
     env = make("gymnasium:CartPole-v1")           # any gymnasium env, stepped on the host
+    env = make("playground:CartpoleSwingup")      # a MuJoCo Playground dm_control task (MJX)
 
 Every env keeps the contract of `rlx.envs.base.Env`.  `gymnasium:<id>` runs
 `gymnasium.make(id, **kwargs)` (`max_steps` overrides its time limit) as a
@@ -22,7 +23,7 @@ from typing import Callable
 import jax
 
 from rlx.envs.base import Env
-from rlx.envs import constrained, tabular
+from rlx.envs import tabular
 
 
 def _gymnax(env_id: str) -> Callable[..., Env]:
@@ -59,6 +60,23 @@ def _gymnasium(env_id: str) -> Callable[..., Env]:
         return GymnasiumEnv(env_id, max_steps=max_steps, **make_kwargs)
 
     return factory
+
+
+def _playground(task: str) -> Callable[..., Env]:
+    def factory(episode_length: int = 1000) -> Env:
+        """Any MuJoCo Playground dm_control-suite task (pip install -e '.[playground]')."""
+        from rlx.envs.playground_env import PlaygroundEnv
+
+        return PlaygroundEnv(task, episode_length=episode_length)
+
+    return factory
+
+
+def _cartpole_swingup(limit: float = 1.5, episode_length: int = 1000) -> Env:
+    """limit: the slider margin's bound, g = |x| − limit (the reward is −g)."""
+    from rlx.envs.playground_env import SliderConstrainedSwingUp
+
+    return SliderConstrainedSwingUp(limit=limit, episode_length=episode_length)
 
 
 def _random_mdp(
@@ -131,12 +149,12 @@ REGISTRY: dict[str, Callable[..., Env]] = {
     "deepsea": _tabular(tabular.deep_sea, "deepsea"),
     "constrained_gridworld": _tabular(tabular.constrained_gridworld, "constrained_gridworld"),
     "pgp_gridworld": _tabular(tabular.pgp_gridworld, "pgp_gridworld"),
-    "cartpole_swingup": constrained.CartPoleSwingUp,
-    "point_mass": constrained.PointMass,
+    "cartpole_swingup": _cartpole_swingup,
+    "point_mass": _playground("PointMass"),
     "frozenlake": _frozenlake,
     "taxi": _toytext("Taxi-v4"),
 }
-PREFIXES = {"gymnax:": _gymnax, "toytext:": _toytext, "gymnasium:": _gymnasium}
+PREFIXES = {"gymnax:": _gymnax, "toytext:": _toytext, "gymnasium:": _gymnasium, "playground:": _playground}
 # One line an env for `python -m rlx.run --help`.
 ABOUT = {
     **{name: f"gymnax {env_id}" for name, env_id in _GYMNAX.items()},
@@ -148,8 +166,8 @@ ABOUT = {
     "deepsea": "bsuite's DeepSea, N × N (tabular; deep exploration)",
     "constrained_gridworld": "rlx's 6 × 6 gridworld with hole cells as a cost constraint (tabular)",
     "pgp_gridworld": "the PGP paper's gridworld as its official code runs it (tabular; hole cost in the reward)",
-    "cartpole_swingup": "cart-pole swing-up with a cost off the track's centre (continuous; pgp_deep)",
-    "point_mass": "a point mass in a walled arena (continuous; pgp_deep)",
+    "cartpole_swingup": "dm_control cartpole/swingup (MuJoCo Playground), reward −(|x| − 1.5): PGP's slider constraint",
+    "point_mass": "dm_control point_mass/easy (MuJoCo Playground), its own reward (PGP's KL task)",
     "frozenlake": "gymnasium's FrozenLake-v1 as a tabular MDP",
     "taxi": "gymnasium's Taxi-v4 as a tabular MDP",
 }
@@ -157,6 +175,7 @@ PREFIX_ABOUT = {
     "gymnax:": "any gymnax id, e.g. gymnax:Catch-bsuite",
     "toytext:": "a gymnasium toy-text id as a tabular MDP, e.g. toytext:FrozenLake-v1",
     "gymnasium:": "any gymnasium id, stepped on the host, e.g. gymnasium:HalfCheetah-v5",
+    "playground:": "any MuJoCo Playground dm_control task in MJX, e.g. playground:CartpoleSwingup",
 }
 
 

@@ -167,3 +167,56 @@ class Env:
 
     def __repr__(self) -> str:
         return f"<rlx env {self.name}>"
+
+
+class TanhActions(Env):
+    """`env` stepped with a = center + half·tanh(u) (its Box's midpoint and
+    half-width): an agent's Gaussian over the pre-squash u becomes a
+    tanh-squashed policy on any bounded Box, and the u it stores keeps the
+    executed action's log-density exact (`log_det`) where a stored a would have
+    rounded to a bound.  Everything else is `env`'s."""
+
+    def __init__(self, env: Env):
+        space = env.action_space(env.default_params)
+        if not (isinstance(space, gymnasium.spaces.Box) and space.is_bounded()):
+            raise ValueError(f"tanh-squashed actions need a bounded Box, {env.name} has {space}")
+        self.env = env
+        self.name, self.family = env.name, env.family
+        self.center = jnp.asarray((space.high + space.low) / 2, jnp.float32)
+        self.half = jnp.asarray((space.high - space.low) / 2, jnp.float32)
+
+    def executed(self, u):
+        """The action the env receives for the pre-squash u."""
+        return self.center + self.half * jnp.tanh(u)
+
+    def log_det(self, u):
+        """log |da/du| summed over the action's dimensions: log π(a|s) = log N(u) − log_det(u)."""
+        from rlx.policies import tanh_log_det
+
+        return tanh_log_det(u) + jnp.sum(jnp.log(self.half))
+
+    @property
+    def default_params(self):
+        return self.env.default_params
+
+    def observation_space(self, params=None):
+        return self.env.observation_space(params)
+
+    def action_space(self, params=None):
+        space = self.env.action_space(params)
+        return gymnasium.spaces.Box(-math.inf, math.inf, space.shape, space.dtype)
+
+    def max_steps(self, params=None) -> int:
+        return self.env.max_steps(params)
+
+    def discount(self, params=None):
+        return self.env.discount(params)
+
+    def reset_env(self, key, params):
+        return self.env.reset_env(key, params)
+
+    def step_env(self, key, state, action, params):
+        return self.env.step_env(key, state, self.executed(action), params)
+
+    def is_truncated(self, state, params):
+        return self.env.is_truncated(state, params)

@@ -62,6 +62,7 @@ CHUNKS = 5  # compiled chunks a run (NaN checks between them)
 AGENT_NOTES = {
     "pgp": "maximises the occupancy's entropy under a constraint, not the return",
     "pdpg": "maximises the occupancy's entropy under a constraint, not the return",
+    "vr_pdpg": "maximises the occupancy's entropy under a constraint, not the return",
     "pgp_deep": "maximises the occupancy's entropy under a constraint, not the return",
     "hyperagent": "budget capped (one gradient step an env step)",
     "dqn": "budget capped (one gradient step an env step)",

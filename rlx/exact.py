@@ -247,7 +247,7 @@ def max_entropy_occupancy(mdp: TabularMDP, cost=None, budget=None):
 
 
 def max_entropy_occupancy_finite(mdp: TabularMDP, horizon=_MDP_HORIZON, cost=None, budget=None,
-                                 temperatures=(1e-2, 1e-3, 1e-4, 1e-5)):
+                                 temperatures=(1e-2, 1e-3, 1e-4, 1e-5), ball=None):
     """The finite-horizon version of `max_entropy_occupancy`, with a certificate:
 
         max_x  H(x) = −Σ x log x,   x = Σ_{t<H} γ^t λ_t,
@@ -267,11 +267,20 @@ def max_entropy_occupancy_finite(mdp: TabularMDP, horizon=_MDP_HORIZON, cost=Non
     policy's occupancy x is a point of the polytope, so H(x) is a lower bound
     where x meets the constraint.
 
+    `ball=(center, radius)` adds the norm constraint ‖x − center‖₂ ≤ radius
+    (PGP's imitation experiment), with its own multiplier ν ≥ 0: the term
+    Σ exp(−1 − μc − w) becomes max_y Σ [−y log y − (w + μc) y − ν (y − center)²]
+    + ν radius², each y solving −log y − 1 − w − μc − 2ν(y − center) = 0 (by
+    bisection in log y: the left side decreases in it).  `center` must itself be an occupancy of the
+    polytope (a path's, say): the returned x is then the soft-greedy occupancy
+    moved along the segment to the center until it is inside the ball, still a
+    point of the polytope, so H(x) stays a lower bound.
+
     Returns (x, μ, upper, violation): x the soft-greedy occupancy [S, A],
-    upper = D ≥ H* at the last τ, violation = max(0, Σ x c − budget).  H* lies
-    in [H(x), upper] when violation is 0 (to rounding).  Time-dependent
-    policies can do more than the stationary ones a tabular softmax
-    represents, so H* bounds those from above.
+    upper = D ≥ H* at the last τ, violation = max(0, Σ x c − budget) (plus the
+    ball's excess, 0 by construction).  H* lies in [H(x), upper] when violation
+    is 0 (to rounding).  Time-dependent policies can do more than the
+    stationary ones a tabular softmax represents, so H* bounds those from above.
     """
     import numpy as np
     from scipy.optimize import minimize
@@ -301,19 +310,40 @@ def max_entropy_occupancy_finite(mdp: TabularMDP, horizon=_MDP_HORIZON, cost=Non
             d = np.einsum("sa,sat->t", lam, P)
         return rho @ v, x
 
-    def dual(z, tau):
-        w, mu = z[:-1].reshape(S, A), z[-1]
-        primal = np.exp(np.minimum(-1.0 - mu * c - w, 700.0))
-        value, x = soft_value(w, tau)
-        grad_w = x - primal
-        return primal.sum() + value + mu * b, np.append(grad_w.ravel(), b - np.sum(c * primal))
+    center, radius = (np.zeros((S, A)), 0.0) if ball is None else (np.asarray(ball[0], np.float64), float(ball[1]))
 
-    bounds = [(None, None)] * (S * A) + [(0.0, 0.0 if cost is None else None)]
-    z = np.zeros(S * A + 1)
+    def entropy_term(a, nu):
+        """y maximising −y log y − a y − ν (y − center)², per entry: the root
+        in u = log y of the decreasing −u − 1 − a − 2ν(e^u − center), by
+        bisection on [−800, 50] (closed form when ν = 0)."""
+        if nu == 0:
+            u = np.clip(-1.0 - a, -800.0, 50.0)
+        else:
+            low, high = np.full_like(a, -800.0), np.full_like(a, 50.0)
+            for _ in range(100):
+                mid = 0.5 * (low + high)
+                positive = -mid - 1.0 - a - 2.0 * nu * (np.exp(mid) - center) > 0
+                low, high = np.where(positive, mid, low), np.where(positive, high, mid)
+            u = 0.5 * (low + high)
+        y = np.exp(u)
+        return y, np.sum(-y * u - a * y - nu * (y - center) ** 2)
+
+    def dual(z, tau):
+        w, mu, nu = z[:-2].reshape(S, A), z[-2], z[-1]
+        y, value_y = entropy_term(w + mu * c, nu)
+        value, x = soft_value(w, tau)
+        grad = np.concatenate([(x - y).ravel(), [b - np.sum(c * y), radius**2 - np.sum((y - center) ** 2)]])
+        return value_y + value + mu * b + nu * radius**2, grad
+
+    bounds = [(None, None)] * (S * A) + [(0.0, 0.0 if cost is None else None), (0.0, 0.0 if ball is None else None)]
+    z = np.zeros(S * A + 2)
     for tau in temperatures:
         result = minimize(dual, z, args=(tau,), jac=True, method="L-BFGS-B", bounds=bounds,
                           options={"maxiter": 20_000, "maxfun": 40_000, "ftol": 1e-15, "gtol": 1e-10})
         z = result.x
     upper = dual(z, temperatures[-1])[0]
-    _, x = soft_value(z[:-1].reshape(S, A), temperatures[-1])
-    return x, float(z[-1]), float(upper), float(max(0.0, np.sum(x * c) - b))
+    _, x = soft_value(z[:-2].reshape(S, A), temperatures[-1])
+    distance = np.sqrt(np.sum((x - center) ** 2))
+    if ball is not None and distance > radius:
+        x = center + (radius / distance) * (x - center)
+    return x, float(z[-2]), float(upper), float(max(0.0, np.sum(x * c) - b))

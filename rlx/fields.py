@@ -89,6 +89,7 @@ RANGES: dict[str, Range] = {
     "prior_std": NONNEGATIVE, "prior_scale": NONNEGATIVE, "posterior_scale": NONNEGATIVE,
     # probabilities and discounts
     "discount": UNIT, "gae_lambda": UNIT, "epsilon_start": UNIT, "epsilon_end": UNIT, "momentum": Range(0.0, 1.0, True),
+    "alpha": Range(0.0, 1.0, True),  # VR-PDPG's recursion weight: 1 = no variance reduction
 }
 
 

@@ -133,6 +133,35 @@ class GaussianMLP(nn.Module):
         return mean, jnp.broadcast_to(jnp.maximum(log_std, MIN_LOG_STD), mean.shape)
 
 
+class StateStdGaussianMLP(nn.Module):
+    """Mean and log σ from two MLPs of the state, log σ clipped to
+    `log_std_range` (the pre-squash Gaussian of a tanh policy: SAC's, and PGP's
+    official continuous code's)."""
+
+    hidden: Sequence[int]
+    action_dim: int
+    activation: str = "relu"
+    obs_ndim: int = 1
+    weight_init: str = "torch"
+    log_std_range: tuple[float, float] = (-5.0, 2.0)
+
+    @nn.compact
+    def __call__(self, obs):
+        mean = MLP(self.hidden, self.action_dim, self.activation, obs_ndim=self.obs_ndim, out_scale=1.0,
+                   weight_init=self.weight_init)(obs)
+        log_std = MLP(self.hidden, self.action_dim, self.activation, obs_ndim=self.obs_ndim, out_scale=1.0,
+                      weight_init=self.weight_init)(obs)
+        return mean, jnp.clip(log_std, *self.log_std_range)
+
+
+def tanh_log_det(u: jax.Array) -> jax.Array:
+    """Σ log(1 − tanh(u)²) over the last axis, computed from u (stable where
+    tanh(u) rounds to ±1): log π(a|s) of the executed a = tanh(u) is
+    log N(u) − tanh_log_det(u).  Compute it from the pre-squash u, never from a
+    rounded a (atanh of a clamped ±1 puts the density orders of magnitude off)."""
+    return jnp.sum(2.0 * (math.log(2.0) - u - jax.nn.softplus(-2.0 * u)), axis=-1)
+
+
 @dataclasses.dataclass(frozen=True)
 class Policy:
     """π_θ(a|s) around a Flax module; `discrete` picks categorical or Gaussian."""
@@ -221,15 +250,17 @@ def make_policy(
 
     kind="auto": a tabular softmax for a finite state space, else an MLP
     (categorical for discrete actions, Gaussian for boxes).  kind="tabular" or
-    "mlp" forces one.  weight_init: the MLP's weights, "orthogonal" (gain √2, the last
+    "mlp" forces one; kind="state_std": a Gaussian whose mean and log σ are
+    both MLPs of the state (`StateStdGaussianMLP`; with `rlx.envs.base.TanhActions`
+    and `tanh_log_det`, a tanh-squashed policy).  weight_init: the MLP's weights, "orthogonal" (gain √2, the last
     layer 0.01: a near-uniform or zero-mean first policy, PPO's) or "xavier"
     (Xavier-uniform everywhere, zero biases: Fatkhullin et al.'s official code).
     """
     params = env.default_params
     obs_space, act_space = env.observation_space(params), env.action_space(params)
     finite_states = isinstance(obs_space, gymnasium.spaces.Discrete)
-    if kind not in ("auto", "tabular", "mlp"):
-        raise ValueError(f"policy kind must be auto, tabular or mlp, got {kind!r}")
+    if kind not in ("auto", "tabular", "mlp", "state_std"):
+        raise ValueError(f"policy kind must be auto, tabular, mlp or state_std, got {kind!r}")
     if kind == "tabular" and not finite_states:
         raise ValueError("a tabular policy needs a finite (Discrete) observation space")
     hidden = tuple(int(h) for h in hidden)
@@ -245,6 +276,9 @@ def make_policy(
     if isinstance(act_space, gymnasium.spaces.Box):
         if finite_states:
             raise ValueError("continuous actions on a finite state space are not supported")
+        if kind == "state_std":
+            module = StateStdGaussianMLP(hidden, int(math.prod(act_space.shape)), activation, len(obs_shape), weight_init)
+            return Policy(module, False, obs_shape, obs_dtype)
         module = GaussianMLP(hidden, int(math.prod(act_space.shape)), activation, init_log_std, len(obs_shape), weight_init)
         return Policy(module, False, obs_shape, obs_dtype)
     raise ValueError(f"no policy for action space {act_space}")

@@ -217,7 +217,8 @@ def test_finite_horizon_optimum_is_certified_and_is_the_infinite_one_in_the_limi
     assert _entropy(free) > upper + 0.02 and free_upper >= _entropy(free)  # power: without μ* the free optimum wins
 
 
-@pytest.mark.parametrize("name, max_violation, min_entropy", [("pgp", 30.0, 32.0), ("pdpg", 0.5, 20.0)])
+@pytest.mark.parametrize("name, max_violation, min_entropy", [("pgp", 30.0, 32.0), ("pdpg", 0.5, 20.0),
+                                                              ("vr_pdpg", 0.5, 10.0)])
 def test_defaults_learn_on_the_papers_gridworld(name, max_violation, min_entropy):
     """The defaults on pgp_gridworld (the official protocol; PGP lr 0.01 and
     ρ_official 0.01, PDPG lr 0.05 and η_μ 0.001; N 24): the near-uniform first
@@ -226,9 +227,10 @@ def test_defaults_learn_on_the_papers_gridworld(name, max_violation, min_entropy
     seeds: its penalty optimum at this ρ sits at 8.4) with entropy above 32
     (measured 34.6; 34.2 at least over 10 seeds), PDPG is feasible (measured 0
     from iteration 200, on all 10 seeds) with entropy above 20 (measured 32.3
-    and 32.8; 26.5 at least over 10 seeds): thresholds no seed came near, far
-    above a collapsed feasible policy's −69 (the best stationary feasible one
-    has 34.9)."""
+    and 32.8; 26.5 at least over 10 seeds), VR-PDPG (α 0.1, PDPG's step sizes,
+    normalised steps) is feasible with entropy above 10 (measured 0 and 0,
+    19.3 and 17.7): thresholds no seed came near, far above a collapsed
+    feasible policy's −69 (the best stationary feasible one has 34.9)."""
     env = make("pgp_gridworld")
     config = agents.config(name, env)
     _, metrics = jax.jit(jax.vmap(make_train(agents.get(name), env, config, 300)))(jax.random.split(jax.random.key(0), 2))
@@ -236,3 +238,52 @@ def test_defaults_learn_on_the_papers_gridworld(name, max_violation, min_entropy
     assert np.all(violation[:, 0] > 80.0)
     assert np.all(violation[:, -1] < max_violation) and np.all(entropy[:, -1] > min_entropy), \
         (violation[:, -1], entropy[:, -1])
+
+
+def test_finite_horizon_optimum_in_a_norm_ball():
+    """The norm-ball constraint of PGP's imitation experiment: the certified
+    optimum [H(x), upper] is tight (< 1e-3), x lies in the ball, and no Markov
+    policy whose occupancy is in the ball beats the upper bound; the free
+    optimum, outside the ball, does (the ball binds)."""
+    mdp = exact.TabularMDP(**{**make("random_mdp").mdp.__dict__, "discount": jnp.asarray(0.5, jnp.float32)})
+    num_states, num_actions, horizon = mdp.num_states, mdp.num_actions, 3
+    center = _markov_occupancy(mdp, np.tile(np.eye(num_actions)[0], (horizon, num_states, 1)), horizon)  # action 0 always
+    free, _, _, _ = exact.max_entropy_occupancy_finite(mdp, horizon)
+    radius = 0.5 * float(np.linalg.norm(free - center))
+    x, _, upper, violation = exact.max_entropy_occupancy_finite(mdp, horizon, ball=(center, radius))
+    assert violation < 1e-9 and np.linalg.norm(x - center) <= radius * (1 + 1e-9)
+    assert 0.0 <= upper - _entropy(x) < 1e-3
+    first = np.tile(np.eye(num_actions)[0], (horizon, num_states, 1))
+    random = np.asarray(jax.random.dirichlet(jax.random.key(5), jnp.ones(num_actions), (400, horizon, num_states)))
+    mix = np.linspace(0.0, 1.0, 400)[:, None, None, None]
+    policies = (1 - mix) * first + mix * random  # from the center's policy out to random ones
+    inside = [o for o in (_markov_occupancy(mdp, p, horizon) for p in policies)
+              if np.linalg.norm(o - center) <= radius]
+    assert len(inside) >= 10 and max(_entropy(o) for o in inside) <= upper + 1e-9
+    assert _entropy(free) > upper + 0.02  # power: outside the ball the entropy is higher
+
+
+def test_vr_pdpg_importance_weights_give_the_occupancy_change():
+    """VR-PDPG's correction: over episodes of π_θ, λ̂(τ) − w(τ) λ̂(τ) with
+    w = π_θ'(τ)/π_θ(τ) has mean λ(θ) − λ(θ') (exact, rlx.exact), within 4 s.e.
+    on five random functionals; the official code's w ≡ 1 (planted) misses it."""
+    from rlx.agents import vr_pdpg
+
+    env = make("constrained_gridworld", horizon=8)
+    config = agents.config("vr_pdpg")
+    pi = pgp.policy(env, config)
+    params = jax.tree.map(lambda x: jax.random.normal(jax.random.key(1), x.shape), pi.init(jax.random.key(0)))
+    previous = jax.tree.map(lambda x: x + 0.3 * jax.random.normal(jax.random.key(2), x.shape), params)
+    exact_change = np.asarray(exact.occupancy(env.mdp, pi.probs_table(params, env.mdp.num_states), 8)
+                              - exact.occupancy(env.mdp, pi.probs_table(previous, env.mdp.num_states), 8))
+    n = 20_000
+    traj = sample_episodes(jax.random.key(3), env, config, params, n)
+    weights = np.asarray(vr_pdpg.trajectory_weights(env, config, params, previous, traj))
+    per_episode = _estimate(env, params, config, n, jax.random.key(3))
+    tests = np.asarray(jax.random.normal(jax.random.key(4), (5,) + exact_change.shape))
+    target = np.einsum("sa,ksa->k", exact_change, tests)
+    for w, unbiased in ((weights, True), (np.ones(n), False)):
+        values = np.einsum("nsa,ksa->kn", per_episode * (1.0 - w)[:, None, None], tests)
+        se = values.std(1, ddof=1) / np.sqrt(n)
+        inside = np.abs(values.mean(1) - target) <= 4 * se
+        assert inside.all() if unbiased else not inside.all(), (values.mean(1), target, se)

@@ -14,6 +14,7 @@ import sys
 import types
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -420,3 +421,16 @@ def test_tensorboard_and_wandb_get_the_means_over_seeds(tmp_path, monkeypatch):
     assert [s for s, _ in logged] == sorted(scalars["episode_return"])
     assert logged[0][1]["episode_return"] == scalars["episode_return"][logged[0][0]]
     assert (out / "curves.png").stat().st_size > 10_000
+
+
+def test_a_carry_with_empty_arrays_checkpoints_and_restores(tmp_path):
+    """MJX's state (Playground envs) holds empty arrays, which orbax refuses:
+    they are saved as placeholders and restored to their empty shape."""
+    carry = {"x": jnp.arange(6.0).reshape(2, 3), "act": jnp.zeros((2, 0)), "key": jax.random.split(jax.random.key(0), 2)}
+    checkpoints = Checkpoints(str(tmp_path), 1)
+    checkpoints.save(5, carry, {"iteration": 5})
+    restored = checkpoints.restore(5, jax.eval_shape(lambda: carry), 2)
+    assert restored["act"].shape == (2, 0)
+    np.testing.assert_array_equal(restored["x"], carry["x"])
+    np.testing.assert_array_equal(jax.random.key_data(restored["key"]), jax.random.key_data(carry["key"]))
+    checkpoints.close()

@@ -47,6 +47,13 @@ def test_spo_beta_is_the_grid_minimum_of_the_dual():
     values = jax.vmap(lambda b: trust.spo_dual(b, probs, adv, cost, weights, delta, lam))(grid)
     assert float(trust.spo_dual(beta, probs, adv, cost, weights, delta, lam)) <= float(jnp.min(values)) + 1e-5
     assert abs(float(beta) - float(grid[jnp.argmin(values)])) < 1e-3 * float(beta) * 4
+    # warm starts (deep SPO's: WARM_STEPS log-bisections from the last β) find the same β from near, far and
+    # on the wrong side, to the search's 1e-4; a warm search with 2 steps (planted) does not
+    for start in (1.1 * float(beta), 0.01 * float(beta), 300.0 * float(beta)):
+        warm = trust.spo_beta(probs, adv, cost, weights, delta, lam, jnp.asarray(start), trust.WARM_STEPS)
+        assert abs(float(warm) / float(beta) - 1.0) < 1e-4, (start, float(warm), float(beta))
+    rough = trust.spo_beta(probs, adv, cost, weights, delta, lam, jnp.asarray(1.1 * float(beta)), 2)
+    assert abs(float(rough) / float(beta) - 1.0) > 1e-3
 
 
 def test_kl_beta_is_the_grid_minimum_and_spends_delta():

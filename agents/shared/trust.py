@@ -163,19 +163,39 @@ def wpo_step(probs, adv, cost, weights, delta):
     return (1.0 - share) * under + share * over, hi
 
 
-def _smooth_argmin(dual, start):
-    """argmin_{β > 0} of a smooth convex dual: double β from `start` until the
-    slope is ≥ 0 (at most MAX_DOUBLINGS times), then bisect the slope."""
+WARM_STEPS = 16  # log-bisection steps from a warm start: the bracket's log-width 2 log 16 shrinks to 8·10⁻⁵
+
+
+def _smooth_argmin(dual, start, steps: int = BISECTION_STEPS):
+    """argmin_{β > 0} of a smooth convex dual: from the bracket
+    [start/16, 16·start], widen each end 16-fold while the slope there has the
+    wrong sign (at most MAX_DOUBLINGS times), then bisect log β `steps` times.
+    A `start` near the answer (last iteration's β) needs no widening and few
+    steps: what deep SPO does (`WARM_STEPS`)."""
     slope = jax.grad(dual)
-    _, hi = jax.lax.while_loop(lambda c: (c[0] < MAX_DOUBLINGS) & (slope(c[1]) < 0),
-                               lambda c: (c[0] + 1, 2.0 * c[1]), (0, start))
-    return _bisect(slope, 1e-6 * hi, hi)[1]
+
+    def widen(c):
+        i, lo, hi = c
+        return i + 1, jnp.where(slope(lo) > 0, lo / 16.0, lo), jnp.where(slope(hi) < 0, hi * 16.0, hi)
+
+    _, lo, hi = jax.lax.while_loop(lambda c: (c[0] < MAX_DOUBLINGS) & ((slope(c[1]) > 0) | (slope(c[2]) < 0)), widen,
+                                   (0, start / 16.0, start * 16.0))
+
+    def halve(_, bounds):
+        lo, hi = bounds
+        mid = jnp.sqrt(lo * hi)
+        up = slope(mid) >= 0
+        return jnp.where(up, lo, mid), jnp.where(up, mid, hi)
+
+    return jax.lax.fori_loop(0, steps, halve, (lo, hi))[1]
 
 
-def spo_beta(probs, adv, cost, weights, delta, lam):
-    """argmin_{β > 0} of the SPO dual (smooth and convex: a perspective)."""
+def spo_beta(probs, adv, cost, weights, delta, lam, start=None, steps: int = BISECTION_STEPS):
+    """argmin_{β > 0} of the SPO dual (smooth and convex: a perspective),
+    searched from `start` (None: the β above which nothing moves)."""
     _check(probs, adv, cost, weights)
-    return _smooth_argmin(lambda b: spo_dual(b, probs, adv, cost, weights, delta, lam), _beta_max(adv, cost))
+    start = _beta_max(adv, cost) if start is None else start
+    return _smooth_argmin(lambda b: spo_dual(b, probs, adv, cost, weights, delta, lam), start, steps)
 
 
 def kl_beta(probs, adv, weights, delta):
@@ -189,17 +209,21 @@ def cost_matrix(kind: str, num_actions: int) -> jax.Array:
     return zero_one_cost(num_actions) if kind == "zero_one" else index_cost(num_actions)
 
 
-def step(probs, adv, cost, weights, config, t):
+def step(probs, adv, cost, weights, config, t, warm_beta=None):
     """(π_{k+1}, β): the closed form of `config.method` ("wpo", "spo" or
     "kl") with β by `config.beta_schedule`: "dual" (the dual's minimiser for
     radius `config.delta`), "fixed" (`config.beta`) or "decay" (β/(k+1)²,
     k = t).  SPO's λ is `config.lam`.  What WPO/SPO on a table and on
-    networks share."""
+    networks share.  `warm_beta` > 0 (the last iteration's β): SPO's dual is
+    searched from it with WARM_STEPS bisections."""
     _check(probs, adv, cost, weights)
     if config.beta_schedule == "dual":
         if config.method == "wpo":
             return wpo_step(probs, adv, cost, weights, config.delta)
-        if config.method == "spo":
+        if config.method == "spo" and warm_beta is not None:
+            start = jnp.where(warm_beta > 0, warm_beta, _beta_max(adv, cost))
+            beta = spo_beta(probs, adv, cost, weights, config.delta, config.lam, start, WARM_STEPS)
+        elif config.method == "spo":
             beta = spo_beta(probs, adv, cost, weights, config.delta, config.lam)
         else:
             beta = kl_beta(probs, adv, weights, config.delta)

@@ -1,4 +1,4 @@
-"""PGP and PDPG on the PGP paper's gridworld, at its official code's settings
+"""PGP, PDPG and VR-PDPG on the PGP paper's gridworld, at its official code's settings
 (Wolf, Fatkhullin, He 2026; github Flo-Wo/penalty-based-constrained-exploration,
 code/gridworld: Penalty_run.py, PDPG_run.py, Norm_constr_run.py and the
 experiment JSONs 1–6), against the exact finite-horizon optimum.
@@ -25,6 +25,8 @@ The official protocol, row by row:
 - grids (experiment JSONs): N ∈ {8, 24, 72}; "penalty": lr {1e-3, 1e-2, 1e-1} ×
   ρ {5e-4, 1e-3, 5e-3, 1e-2}; "cost" (hole cost 2): ρ {0.0125, 0.025, 0.125, 0.25};
   "unconstrained": ρ = 0; "pdpg": lr × η_μ ∈ {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1}²;
+  "vr_pdpg" (agents/vr_pdpg.py, the official VRPDPG with its bugs fixed): N 24 only, lr {0.01, 0.05, 0.1, 0.5}
+  × η_μ {0.001, 0.01, 0.1} × α {0.01, 0.1, 1}, a corner of the official 7 × 7 × 7 grid;
   "norm": the empty map, ‖λ − λ_path‖₂ ≤ shift, λ_path one discounted walk right ×5
   then down ×5 into the goal, shift {0, 0.2, 0.5, 1} × ρ {0.1, 1, 2, 5, 10}, lr 0.01;
 - 10 seeds (keys 0 … 9), 15,000 iterations, scored every 100 iterations.
@@ -36,7 +38,8 @@ The references: H*_Markov, the certified optimum over time-dependent policies
 (`rlx.exact.max_entropy_occupancy_finite`, an upper bound for any policy), and
 H_stationary, the best stationary policy found by exact-gradient ascent from
 several starts (what a tabular softmax can reach, a lower bound on its optimum).
-The norm experiment has no exact reference (its constraint is not linear).
+The norm experiment's reference is H*_Markov in the ball ‖λ − λ_path‖₂ ≤ shift,
+certified the same way (`max_entropy_occupancy_finite(..., ball=(λ_path, shift))`).
 Each (experiment, N) is one program, seeds and grid vmapped, written to
 results/raw/gridworld/ when it ends; a rerun skips the jobs written.
 """
@@ -54,6 +57,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rlx import agents, exact
+from rlx.agents import pgp
 from rlx.agents.shared import convex_utility
 from rlx.envs import make
 from rlx.train import make_train
@@ -71,6 +75,9 @@ EXPERIMENTS = {
     "cost": ("pgp", {"hole_cost": 2.0}, {}, {"lr": LRS, "penalty": (0.0125, 0.025, 0.125, 0.25)}),
     "unconstrained": ("pgp", {}, {"constraint": "none"}, {"lr": LRS}),
     "pdpg": ("pdpg", {}, {}, {"lr": PDPG_RATES, "dual_lr": PDPG_RATES}),
+    # VR-PDPG: a corner of the official 7 × 7 × 7 grid (lr, η_μ, α), for CPU time
+    "vr_pdpg": ("vr_pdpg", {}, {}, {"lr": (0.01, 0.05, 0.1, 0.5), "dual_lr": (0.001, 0.01, 0.1),
+                                    "alpha": (0.01, 0.1, 1.0)}),
     "norm": ("pgp", {"rows": EMPTY_MAP}, {"constraint": "path", "path": "RRRRRDDDDD", "lr": 0.01},
              {"penalty": (0.1, 1.0, 2.0, 5.0, 10.0), "shift": (0.0, 0.2, 0.5, 1.0)}),
 }
@@ -180,10 +187,33 @@ def best_stationary(env, cost, budget: float, weights=(1.0, 1e1, 1e2, 1e3), star
     return (*best, found)
 
 
+def norm_reference() -> dict:
+    """The norm experiment's H*_Markov at each shift: the certified optimum in
+    the ball ‖λ − λ_path‖₂ ≤ shift (`rlx.exact.max_entropy_occupancy_finite`, `ball=`)."""
+    _, env, config, grid = job_config("norm", 8)
+    center = np.asarray(exact.occupancy(env.mdp, pgp.path_policy(env.mdp, config.path), env.max_steps()), np.float64)
+    out = {"path_entropy": float(convex_utility.entropy(jnp.asarray(center))), "shifts": {}}
+    for shift in grid["shift"]:
+        t0 = time.perf_counter()
+        x, _, upper, violation = exact.max_entropy_occupancy_finite(env.mdp, ball=(center, shift))
+        out["shifts"][str(shift)] = {"markov_lower": float(convex_utility.entropy(jnp.asarray(x))), "markov_upper": upper,
+                                     "distance": float(np.linalg.norm(x - center)), "violation": violation,
+                                     "seconds": time.perf_counter() - t0}
+        print("norm", shift, json.dumps(out["shifts"][str(shift)]), flush=True)
+    return out
+
+
 def reference(args) -> None:
-    """H*_Markov (certified) and H_stationary for the cost-constraint experiments."""
-    out = {}
+    """H*_Markov (certified) and H_stationary for the cost-constraint
+    experiments, H*_Markov in the ball for the norm experiment; entries already
+    in reference.json are kept."""
+    path = os.path.join(RAW, "reference.json")
+    out = json.load(open(path)) if os.path.exists(path) else {}
+    if "norm_ball" not in out:
+        out["norm_ball"] = norm_reference()
     for experiment in ("penalty", "cost", "unconstrained"):
+        if experiment in out:
+            continue
         _, env, config, _ = job_config(experiment, 8)
         cost = None if experiment == "unconstrained" else -np.asarray(exact.expected_reward(env.mdp))
         t0 = time.perf_counter()
@@ -199,7 +229,7 @@ def reference(args) -> None:
         out[experiment]["seconds"] = time.perf_counter() - t0
         print(experiment, json.dumps(out[experiment]), flush=True)
     os.makedirs(RAW, exist_ok=True)
-    with open(os.path.join(RAW, "reference.json"), "w") as f:
+    with open(path, "w") as f:
         json.dump(out, f, indent=1)
 
 
@@ -240,17 +270,23 @@ def report(args) -> None:
              "- PGP's own target at each ρ: the best stationary policy for H − (ρ/2)[g]₊², its entropy and its g; "
              "PGP converges (at best) there, so a ρ whose target has g > 0 cannot give a feasible last iterate.", "",
              "| experiment | H*_Markov | μ* | H_stationary | PGP's target at each official ρ: H, g |", "|---|---|---|---|---|"]
-    for e, r in refs.items():
+    for e, r in ((e, r) for e, r in refs.items() if e != "norm_ball"):
         targets = "; ".join(f"ρ {rho}: {t['entropy']:.2f}, {t['violation']:.2f}" for rho, t in r["penalised"].items())
         lines.append(f"| {e} | {r['markov_lower']:.3f} … {r['markov_upper']:.3f} | {r['mu']:.3f} | "
                      f"{r['stationary']:.3f} | {targets or '—'} |")
+    ball = refs.get("norm_ball")
+    if ball:
+        lines += ["", "The norm experiment's reference: H*_Markov in the ball ‖λ − λ_path‖₂ ≤ shift, certified "
+                  f"[lower, upper] (`max_entropy_occupancy_finite(..., ball=)`); the path's own entropy is "
+                  f"{ball['path_entropy']:.3f}.", "", "| shift | H*_Markov |", "|---|---|"]
+        lines += [f"| {shift} | {r['markov_lower']:.3f} … {r['markov_upper']:.3f} |" for shift, r in ball["shifts"].items()]
     lines.append("")
     for experiment in EXPERIMENTS:
         rows = [jobs[k] for k in sorted(jobs) if k[0] == experiment]
         if not rows:
             lines += [f"#### {experiment}: not run", ""]
             continue
-        ref = refs.get("penalty" if experiment == "pdpg" else experiment, {})
+        ref = refs.get("penalty" if experiment in ("pdpg", "vr_pdpg") else experiment, {})
         fields = rows[0]["fields"]
         lines += [f"#### {experiment} ({rows[0]['agent']}, {rows[0]['seeds']} seeds, {rows[0]['iterations']} "
                   "iterations; the grid's official values)", "",
@@ -262,9 +298,11 @@ def report(args) -> None:
                 h, h_se = mean_se(entropy[i, :, -1])
                 v, v_se = mean_se(violation[i, :, -1])
                 gap = f"{ref['stationary'] - h:+.3f}" if "stationary" in ref else "—"
+                if experiment == "norm" and ball:  # against the Markov optimum in the ball (no stationary one computed)
+                    gap = f"{ball['shifts'][str(dict(zip(fields, setting))['shift'])]['markov_upper'] - h:+.3f} (H*_Markov)"
                 feasible = int((violation[i, :, -1] <= 1e-3).sum())
                 target = ref.get("penalised", {}).get(str(dict(zip(fields, setting)).get("penalty")))
-                target = f"{target['entropy']:.2f}, {target['violation']:.2f}" if target and experiment != "pdpg" else "—"
+                target = f"{target['entropy']:.2f}, {target['violation']:.2f}" if target and experiment not in ("pdpg", "vr_pdpg") else "—"
                 lines.append(f"| {row['episodes']} | " + " | ".join(f"{x:g}" for x in setting) +
                              f" | {h:.3f} ± {h_se:.3f} | {gap} | {v:.4f} ± {v_se:.4f} | {feasible}/{row['seeds']} "
                              f"| {target} |")

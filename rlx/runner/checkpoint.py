@@ -14,6 +14,7 @@ import logging
 import os
 
 import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 
@@ -22,7 +23,20 @@ def _is_key(x) -> bool:
 
 
 def _to_saveable(tree):
-    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+    """Keys as key data; an empty array (MJX's state holds some, e.g. `act` of
+    a model without activations), which orbax refuses, as a [runs, 1] zero
+    placeholder that `restore` turns back into the empty shape."""
+    def saveable(x):
+        if _is_key(x):
+            return jax.random.key_data(x)
+        return jnp.zeros(x.shape[:1] + (1,), x.dtype) if x.size == 0 else x
+    return jax.tree.map(saveable, tree)
+
+
+def _from_saved(data, like):
+    if _is_key(like):
+        return jax.random.wrap_key_data(data)
+    return jnp.zeros((data.shape[0], *like.shape[1:]), like.dtype) if like.size == 0 else data
 
 
 @contextlib.contextmanager
@@ -82,9 +96,7 @@ class Checkpoints:
         target = jax.tree.map(lambda s: jax.ShapeDtypeStruct((runs, *s.shape[1:]), s.dtype, sharding=device), saveable)
         with _quiet():
             restored = self.manager.restore(iteration, args=ocp.args.Composite(carry=ocp.args.StandardRestore(target)))
-        return jax.tree.map(
-            lambda data, like: jax.random.wrap_key_data(data) if _is_key(like) else data, restored.carry, abstract_carry
-        )
+        return jax.tree.map(_from_saved, restored.carry, abstract_carry)
 
     def read(self, iteration: int):
         """(arrays, progress) of a checkpoint as saved (keys as key data), for
