@@ -157,9 +157,9 @@ def report(args) -> None:
             row[m + "_start"] = float(data[m][:, 10:20].mean())  # once the mixture has seen ten batches
             row[m], row[m + "_se"] = mean_se(data[m][:, -tail:].mean(1))
         rows.append(row)
-        curves[name] = {m: data[m].mean(0).tolist() for m in METRICS}
+        curves[name] = {m: np.round(data[m].mean(0), 4).tolist() for m in METRICS}  # the seed mean per iteration
     with open(os.path.join(RESULTS, "continuous.json"), "w") as f:
-        json.dump({"date": time.strftime("%Y-%m-%d"), "rows": rows, "curves": curves}, f, indent=1)
+        json.dump({"date": time.strftime("%Y-%m-%d"), "rows": rows, "curves": curves}, f)
     protocol = __doc__.split("Protocol", 1)[1].split("The expert", 1)[0]
     lines = ["### PGP's continuous experiments: the official estimator, tasks and budgets", "",
              "Protocol" + protocol.rstrip(), "",
