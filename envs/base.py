@@ -23,6 +23,8 @@ import gymnasium
 import jax
 import jax.numpy as jnp
 
+from rlx.policies import tanh_log_det
+
 
 def strong(tree):
     """Every leaf as a strongly typed array.  Envs often hand out weakly typed
@@ -191,8 +193,6 @@ class TanhActions(Env):
 
     def log_det(self, u):
         """log |da/du| summed over the action's dimensions: log π(a|s) = log N(u) − log_det(u)."""
-        from rlx.policies import tanh_log_det
-
         return tanh_log_det(u) + jnp.sum(jnp.log(self.half))
 
     @property

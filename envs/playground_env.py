@@ -50,11 +50,6 @@ def _registry():
     return registry
 
 
-def task_names() -> tuple[str, ...]:
-    """Playground's dm_control-suite task names (e.g. CartpoleSwingup, PointMass)."""
-    return tuple(_registry().dm_control_suite.ALL_ENVS)
-
-
 class PlaygroundEnv(Env):
     """A Playground dm_control-suite task, e.g. `PlaygroundEnv("CartpoleSwingup")`.
 

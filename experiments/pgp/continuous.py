@@ -178,7 +178,8 @@ def report(args) -> None:
              "",
              "The paper's numbers: its continuous results are figures in paper.pdf, which could not be read here, "
              "and its code aggregates nothing over seeds; rlx's rows are therefore set beside each other "
-             "(penalised against ρ = 0) and against the constraint's bound 0, not beside paper numbers.",
+             "(penalised against ρ = 0) and against the constraint's bound 0, not beside paper numbers. What the "
+             "rows say of the paper's claims: experiments/README.md, \"pgp continuous tasks at the official settings\".",
              "",
              "| setting | seeds | iterations (official) | Ĥ start → end | ĉ start → end (≤ 0 feasible) | "
              "−mean log λ̂ start → end | mean g start → end | env return start → end |",
